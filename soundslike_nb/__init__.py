@@ -1,0 +1,54 @@
+"""soundslike_nb: find the sounds in your library that sound like a given one.
+
+A few public names; everything loads lazily, so ``import soundslike_nb`` is instant and pulls in
+neither torch nor faiss, umap or pyannote.
+
+Example:
+    >>> import soundslike_nb as sl
+    >>> lib = sl.build_library("data/demo", out="demo.parquet")  # doctest: +SKIP
+    >>> lib.search("data/demo/kenney/coin1.wav", k=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import AudioError, EmbedderError, LibraryError, ParameterError, SoundslikeError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioError",
+    "EmbedderError",
+    "Library",
+    "LibraryError",
+    "ParameterError",
+    "SoundIndex",
+    "SoundslikeError",
+    "build_library",
+    "get_embedder",
+    "load_library",
+]
+
+_LAZY = {
+    "build_library": "build",
+    "load_library": "library",
+    "Library": "library",
+    "SoundIndex": "index",
+    "get_embedder": "embedders",
+}
+
+if TYPE_CHECKING:
+    from .build import build_library
+    from .embedders import get_embedder
+    from .index import SoundIndex
+    from .library import Library, load_library
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'soundslike_nb' has no attribute {name!r}")

@@ -1,0 +1,338 @@
+"""Folders → library file: scan, embed what is new or changed, write atomically.
+
+The build is incremental (an unchanged file is never re-embedded) and resumable: while it runs,
+finished batches are saved as checkpoint parts in a hidden folder beside the output, so a build
+that is killed loses at most the last few seconds of work, and the previous library file stays
+intact until the new one replaces it in one rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
+from .errors import EmbedderError, LibraryError
+from .libfile import ROW_COLUMNS, LibraryTable, empty_rows, read_table, write_table
+from .library import Library
+from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
+from .scan import FileEntry, display_name, scan_folders
+
+__all__ = ["BuildReport", "build_library"]
+
+_CHECKPOINT_SECONDS = 20.0
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts, failures (path → reason), audio seconds embedded, wall time."""
+
+    embedded: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    resumed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio embedded per second of wall time."""
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        speed = (f" ({self.audio_seconds:.0f} s of audio, {self.realtime_factor:.0f}x real time)"
+                 if self.embedded else "")
+        return (f"{self.embedded} embedded{speed}, {self.unchanged} unchanged, "
+                f"{self.resumed} resumed, {self.removed} removed, {len(self.failures)} failed "
+                f"in {self.seconds:.1f} s")
+
+
+def build_library(
+    folders: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    out: str | os.PathLike | None = None,
+    embedder: str | os.PathLike | Embedder | None = None,
+    token: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    max_duration: float | None = DEFAULT_MAX_ANALYSIS_S,
+    client=None,
+) -> Library:
+    """Scan folders for audio, embed new and changed files, and write the library file.
+
+    Args:
+        folders: one folder or several, scanned recursively.
+        out: the ``.parquet`` file to create or update (atomically); ``None`` keeps it in memory.
+        embedder: model name, checkpoint path or :class:`Embedder`; default: the library's own
+            model when ``out`` exists, else ``"aisfx"``.
+        token: Hugging Face token for gated pyannote models (default ``$HF_TOKEN``).
+        device: ``"cpu"``, ``"cuda"``...; default a GPU when there is one.
+        progress: show a progress bar (tqdm; works in notebooks and terminals).
+        max_duration: embed at most this many seconds from the start of each file.
+        client: a ``dask.distributed.Client`` to embed on a cluster (see ``distributed.py``).
+
+    Returns:
+        The :class:`Library`; ``library.report`` is a :class:`BuildReport`.
+
+    Example:
+        >>> lib = build_library("data/demo", out="demo.parquet")  # doctest: +SKIP
+        >>> lib.report.summary()  # doctest: +SKIP
+        '56 embedded (28 s of audio, 30x real time), 0 unchanged, ...'
+    """
+    started = time.perf_counter()
+    roots = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
+    if not roots:
+        raise LibraryError("no folder given to index")
+    target = None if out is None else os.path.abspath(os.fspath(out))
+    previous = _read_previous(target)
+    scan = scan_folders(roots)
+    root_paths = [os.path.abspath(os.fspath(root)) for root in roots]
+    report = BuildReport()
+
+    model = _resolve_embedder(embedder, previous, token=token, device=device)
+    model_info = model.provenance if model is not None else previous.provenance["embedder"]
+    if previous is not None and model is not None:
+        Library(previous, path=target).check_embedder(model)
+
+    kept_rows, kept_vectors, old_failures = _carry_over(previous, scan.files, root_paths, report)
+    checkpoint = _Checkpoint(target, model_info)
+    resumed_rows, resumed_vectors, resumed_failures = checkpoint.load(scan.files)
+    report.resumed = len(resumed_rows)
+    failures = {**old_failures, **resumed_failures, **_with_stat(scan.failures)}
+    done = set(kept_rows["path"]) | set(resumed_rows["path"]) | set(failures)
+    todo = [entry for entry in scan.files if entry.path not in done]
+
+    new_rows, new_vectors = [resumed_rows], [resumed_vectors]
+    if todo:
+        if model is None:
+            model = _resolve_embedder(embedder or DEFAULT_EMBEDDER, None, token=token,
+                                      device=device)
+        bar = _progress_bar(todo, progress)
+        try:
+            for batch in embed_files(todo, model, max_duration=max_duration):
+                rows = _rows_of(batch)
+                new_rows.append(rows)
+                new_vectors.append(batch.embeddings)
+                batch_failures = _with_stat(batch.failures, {e.path: e for e in todo})
+                failures.update(batch_failures)
+                checkpoint.add(rows, batch.embeddings, batch_failures)
+                report.embedded += len(rows)
+                report.audio_seconds += batch.audio_seconds
+                _advance(bar, len(rows) + len(batch.failures), report, started)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    rows = pd.concat([part for part in [kept_rows, *new_rows] if len(part)] or [empty_rows()],
+                     ignore_index=True)
+    vectors = np.concatenate(
+        [part for part in [kept_vectors, *new_vectors] if len(part)]
+        or [np.zeros((0, int(model_info["dimension"])), np.float32)]
+    ).astype(np.float32, copy=False)
+    order = np.argsort(rows["path"].to_numpy(), kind="stable")
+    rows = rows.iloc[order].reset_index(drop=True)
+    vectors = vectors[order]
+    report.failures = {path: record["reason"] for path, record in failures.items()}
+    provenance = _provenance(previous, model_info, root_paths, failures)
+    table = LibraryTable(rows=rows, embeddings=vectors, provenance=provenance)
+    if target is not None:
+        write_table(table, target)
+        checkpoint.discard()
+    report.seconds = time.perf_counter() - started
+    library = Library(table, path=target, embedder=model)
+    library.report = report
+    return library
+
+
+def _read_previous(target: str | None) -> LibraryTable | None:
+    if target is None or not os.path.exists(target):
+        return None
+    return read_table(target)
+
+
+def _resolve_embedder(embedder, previous: LibraryTable | None, *, token, device):
+    """The model to use; ``None`` when the previous library's model will do and none is named,
+    so that an up-to-date library is checked without loading any model."""
+    if embedder is None:
+        if previous is not None:
+            return None
+        embedder = DEFAULT_EMBEDDER
+    if isinstance(embedder, (str, os.PathLike)):
+        return get_embedder(embedder, token=token, device=device)
+    if not all(hasattr(embedder, name) for name in ("embed", "provenance", "sample_rate")):
+        raise EmbedderError(f"{embedder!r} is neither a model name nor an Embedder")
+    return embedder
+
+
+def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],
+                report: BuildReport) -> tuple[pd.DataFrame, np.ndarray, dict[str, dict]]:
+    """Rows and failures of the previous library that stay: unchanged files, and files outside
+    the folders scanned now that still exist."""
+    if previous is None:
+        return empty_rows(), np.zeros((0, 0), np.float32), {}
+    found = {entry.path: entry for entry in files}
+    rows = previous.rows
+
+    def stays(path: str, size: int, mtime: float) -> bool:
+        entry = found.get(path)
+        if entry is not None:
+            return entry.size == size and entry.mtime == mtime
+        if _under(path, roots):
+            return False  # deleted, or no longer an audio file
+        return os.path.exists(path)
+
+    keep = np.array([stays(p, s, m) for p, s, m in
+                     zip(rows["path"], rows["size"], rows["mtime"])], dtype=bool)
+    report.unchanged = int(keep.sum())
+    report.removed = int(sum(1 for path in rows["path"][~keep] if path not in found))
+    failures = {path: record for path, record in previous.provenance.get("failures", {}).items()
+                if path in found and found[path].size == record.get("size")
+                and found[path].mtime == record.get("mtime")}
+    return rows[keep].reset_index(drop=True), previous.embeddings[keep], failures
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _with_stat(failures: dict[str, str], entries: dict[str, FileEntry] | None = None
+               ) -> dict[str, dict]:
+    """Failure records carry size and mtime, so an unchanged bad file is not retried."""
+    records = {}
+    for path, reason in failures.items():
+        entry = entries.get(path) if entries else None
+        records[path] = {"reason": reason, "size": entry.size if entry else None,
+                         "mtime": entry.mtime if entry else None}
+    return records
+
+
+def _rows_of(batch: Batch) -> pd.DataFrame:
+    items = batch.decoded
+    frame = pd.DataFrame({
+        "name": [display_name(item.entry.path) for item in items],
+        "path": [item.entry.path for item in items],
+        "duration": [item.info.duration for item in items],
+        "sample_rate": [item.info.sample_rate for item in items],
+        "channels": [item.info.channels for item in items],
+        "frames": [item.info.frames for item in items],
+        "size": [item.entry.size for item in items],
+        "mtime": [item.entry.mtime for item in items],
+    })
+    return frame.astype(ROW_COLUMNS) if len(frame) else empty_rows()
+
+
+def _provenance(previous: LibraryTable | None, model_info: dict, roots: list[str],
+                failures: dict[str, dict]) -> dict:
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    old = previous.provenance if previous is not None else {}
+    return {
+        "created": old.get("created", now),
+        "updated": now,
+        "soundslike_nb_version": __version__,
+        "embedder": model_info,
+        "roots": sorted(set(old.get("roots", [])) | set(roots)),
+        "failures": failures,
+    }
+
+
+def _progress_bar(todo: list[FileEntry], enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(todo), unit="file", desc="embedding", dynamic_ncols=True)
+
+
+def _advance(bar, count: int, report: BuildReport, started: float) -> None:
+    if bar is None:
+        return
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    bar.set_postfix_str(f"{report.audio_seconds / elapsed:.0f}x real time", refresh=False)
+    bar.update(count)
+
+
+class _Checkpoint:
+    """Finished batches saved beside the output while a build runs; gone when it completes."""
+
+    def __init__(self, target: str | None, model_info: dict) -> None:
+        self.folder = (None if target is None else
+                       os.path.join(os.path.dirname(target),
+                                    f".{os.path.basename(target)}.partial"))
+        self.model_info = model_info
+        self.rows: list[pd.DataFrame] = []
+        self.vectors: list[np.ndarray] = []
+        self.failures: dict[str, dict] = {}
+        self.last_write = time.monotonic()
+        self.count = 0
+
+    def load(self, files: list[FileEntry]) -> tuple[pd.DataFrame, np.ndarray, dict[str, dict]]:
+        """Rows of an interrupted earlier build whose files are still unchanged."""
+        empty = (empty_rows(), np.zeros((0, self.model_info.get("dimension", 0)), np.float32), {})
+        if self.folder is None or not os.path.isdir(self.folder):
+            return empty
+        found = {entry.path: entry for entry in files}
+        rows, vectors, failures = [], [], {}
+        for name in sorted(os.listdir(self.folder)):
+            if not name.endswith(".parquet") or name.startswith(".tmp-"):
+                continue
+            try:
+                part = read_table(os.path.join(self.folder, name))
+            except LibraryError:
+                continue  # a part cut short by the kill: its batch is simply redone
+            if part.provenance.get("embedder") != self.model_info:
+                continue
+            keep = np.array([p in found and found[p].size == s and found[p].mtime == m
+                             for p, s, m in zip(part.rows["path"], part.rows["size"],
+                                                part.rows["mtime"])], dtype=bool)
+            rows.append(part.rows[keep])
+            vectors.append(part.embeddings[keep])
+            failures.update({path: record for path, record in
+                             part.provenance.get("failures", {}).items()
+                             if path in found and found[path].size == record.get("size")
+                             and found[path].mtime == record.get("mtime")})
+        self.count = len(rows)
+        if not rows:
+            return empty
+        frame = pd.concat(rows, ignore_index=True).drop_duplicates("path")
+        matrix = np.concatenate(vectors)[frame.index.to_numpy()]
+        return frame.reset_index(drop=True), matrix, failures
+
+    def add(self, rows: pd.DataFrame, vectors: np.ndarray, failures: dict[str, dict]) -> None:
+        """Keep a finished batch; write the kept batches out every few seconds."""
+        if self.folder is None:
+            return
+        self.rows.append(rows)
+        self.vectors.append(vectors)
+        self.failures.update(failures)
+        if time.monotonic() - self.last_write >= _CHECKPOINT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.folder is None or not (self.rows or self.failures):
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        table = LibraryTable(
+            rows=pd.concat(self.rows, ignore_index=True) if self.rows else empty_rows(),
+            embeddings=(np.concatenate(self.vectors) if self.vectors else
+                        np.zeros((0, self.model_info["dimension"]), np.float32)),
+            provenance={"embedder": self.model_info, "failures": self.failures},
+        )
+        name = f"part-{os.getpid()}-{self.count:06d}.parquet"
+        write_table(table, os.path.join(self.folder, name))
+        self.count += 1
+        self.rows, self.vectors, self.failures = [], [], {}
+        self.last_write = time.monotonic()
+
+    def discard(self) -> None:
+        if self.folder is not None and os.path.isdir(self.folder):
+            shutil.rmtree(self.folder, ignore_errors=True)

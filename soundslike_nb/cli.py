@@ -1,0 +1,124 @@
+"""The command line: `soundslike index` and `soundslike search` (or `python -m soundslike_nb`).
+
+Bad usage or input prints one line on stderr and exits with status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import SoundslikeError
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the cause), not the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="soundslike", description="Find sounds that sound alike.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    index = commands.add_parser("index", help="embed folders of sounds into a library file")
+    index.add_argument("folders", nargs="+", metavar="DIR", help="folders to scan recursively")
+    index.add_argument("-o", "--output", required=True, metavar="LIB.parquet",
+                       help="library file to create or update")
+    index.add_argument("--embedder", default=None, metavar="NAME_OR_CHECKPOINT",
+                       help="'aisfx' (default), a pyannote hub id, or a local checkpoint")
+    index.add_argument("--token", default=None,
+                       help="Hugging Face token for gated models (default: $HF_TOKEN)")
+    index.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: auto)")
+    where = index.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="embed on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="embed on an existing Dask cluster (tcp://host:8786)")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    search = commands.add_parser("search", help="find the sounds most like a query sound")
+    search.add_argument("library", metavar="LIB.parquet")
+    search.add_argument("query", metavar="QUERY_AUDIO")
+    search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    search.add_argument("--min-duration", type=float, default=None, metavar="S")
+    search.add_argument("--max-duration", type=float, default=None, metavar="S")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .build import build_library
+
+    client = None
+    if args.workers is not None or args.scheduler is not None:
+        from .distributed import connect
+
+        client = connect(workers=args.workers, scheduler=args.scheduler)
+    try:
+        library = build_library(args.folders, out=args.output, embedder=args.embedder,
+                                token=args.token, device=args.device, progress=not args.quiet,
+                                client=client)
+    finally:
+        if client is not None:
+            client.close()
+    report = library.report
+    for path, reason in sorted(report.failures.items()):
+        print(f"{path}: {reason}", file=sys.stderr)
+    print(f"{os.path.abspath(args.output)}: {len(library)} sounds; {report.summary()}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .library import load_library
+
+    for name in ("min_duration", "max_duration"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            raise SoundslikeError(f"--{name.replace('_', '-')} must be a number, got {value}")
+    duration = None
+    if args.min_duration is not None or args.max_duration is not None:
+        duration = (args.min_duration, args.max_duration)
+    library = load_library(args.library)
+    hits = library.search(args.query, k=args.k, duration=duration)
+    if args.json:
+        records = [{"rank": int(row.rank), "name": row.name, "path": row.path,
+                    "duration": float(row.duration), "similarity": float(row.similarity)}
+                   for row in hits.itertuples(index=False)]
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    elif hits.empty:
+        print("no sound matches (check the duration range)")
+    else:
+        print(hits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``soundslike`` command.
+
+    Example:
+        >>> main(["search", "demo.parquet", "data/demo/kenney/coin1.wav"])  # doctest: +SKIP
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return _index(args) if args.command == "index" else _search(args)
+    except SoundslikeError as exc:
+        print(f"soundslike: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as exc:
+        print(f"soundslike: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("soundslike: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The default embedder: the sound-effects CNN of Ma & Lerch (ISMIR 2022), shipped with its weights.
+
+Model and weights come from the ``aisfx`` 0.1.2 package (code MIT; weights CC BY 4.0, "Copyright
+(c) 2022 A.B. Ma and A. Lerch"); ``scripts/convert_aisfx_weights.py`` converted its checkpoint to
+safetensors, so loading executes no pickle. The network is rebuilt here in plain torch with the
+checkpoint's module names. The front end follows the published pipeline, computed in torch so it
+runs batched and on the GPU:
+
+1. 44.1 kHz mono, peak-normalised;
+2. power mel spectrogram: n_fft 2048 (Hann), hop 1024, centred frames, 96 HTK mels 0-22050 Hz,
+   each filter L1-normalised;
+3. ``log10(1e4 * S + 1) / 9.457798957824707`` (the training set's maximum);
+4. blocks of 100 frames (2.32 s) with a 50-frame hop; a sound shorter than a block is zero-padded,
+   the partial tail block of a longer one is dropped (as the reference does);
+5. each block → 512-d (four conv blocks, mean over frequency, max over time); the sound's
+   embedding is the mean over its blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from ..errors import EmbedderError
+from ._torch import cpu_has_fast_bf16, resolve_device
+
+__all__ = ["AisfxEmbedder", "AisfxNet", "log_mel"]
+
+SAMPLE_RATE = 44100
+N_FFT = 2048
+HOP = 1024
+N_MELS = 96
+LOG_MEL_MAX = 9.457798957824707
+BLOCK_FRAMES = 100
+BLOCK_HOP = 50
+
+WEIGHTS_FILE = "aisfx-ismir2022.safetensors"
+#: SHA-256 of the shipped safetensors file; checked at load time.
+WEIGHTS_SHA256 = "e0f910358d02715dfa71ff8cec81b984307bf5091005721439e97afacbd1f7fc"
+
+
+class _ConvBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor, pool: bool) -> torch.Tensor:
+        x = functional.relu(self.bn1(self.conv1(x)))
+        x = functional.relu(self.bn2(self.conv2(x)))
+        return functional.max_pool2d(x, 2) if pool else x
+
+
+class AisfxNet(nn.Module):
+    """The embedding network: (blocks, 100 frames, 96 mels) log-mel → (blocks, 512)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_block1 = _ConvBlock(1, 64)
+        self.conv_block2 = _ConvBlock(64, 128)
+        self.conv_block3 = _ConvBlock(128, 256)
+        self.conv_block4 = _ConvBlock(256, 512)
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        x = blocks.unsqueeze(1)
+        x = self.conv_block1(x, pool=True)
+        x = self.conv_block2(x, pool=True)
+        x = self.conv_block3(x, pool=True)
+        x = self.conv_block4(x, pool=False)
+        return x.mean(dim=3).amax(dim=2)
+
+
+def mel_filterbank(device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1025 bins, 96 mels) HTK mel filters, each L1-normalised (librosa ``norm=1``)."""
+    from torchaudio.functional import melscale_fbanks
+
+    filters = melscale_fbanks(
+        N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm=None, mel_scale="htk"
+    ).to(torch.float64)
+    filters = filters / filters.sum(dim=0, keepdim=True).clamp_min(1e-12)
+    return filters.to(device=device, dtype=torch.float32)
+
+
+def log_mel(waveform: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+    """Peak-normalised 44.1 kHz mono waveform (time,) → (frames, 96) scaled log-mel."""
+    peak = waveform.abs().max()
+    if peak > 0:
+        waveform = waveform / peak
+    window = torch.hann_window(N_FFT, device=waveform.device)
+    spectrum = torch.stft(waveform, N_FFT, HOP, window=window, center=True, pad_mode="constant",
+                          return_complex=True)
+    power = spectrum.real.square() + spectrum.imag.square()  # (1025, frames)
+    mel = filters.T @ power
+    return (torch.log10(1e4 * mel + 1.0) / LOG_MEL_MAX).T.contiguous()
+
+
+def split_blocks(spectrogram: torch.Tensor) -> torch.Tensor:
+    """(frames, mels) → (blocks, 100, mels): zero-pad a short one, drop a partial tail block."""
+    frames = spectrogram.shape[0]
+    if frames < BLOCK_FRAMES:
+        return functional.pad(spectrogram, (0, 0, 0, BLOCK_FRAMES - frames)).unsqueeze(0)
+    count = (frames - BLOCK_FRAMES) // BLOCK_HOP + 1
+    blocks = spectrogram.unfold(0, BLOCK_FRAMES, BLOCK_HOP)[:count]  # (blocks, mels, 100)
+    return blocks.transpose(1, 2)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class AisfxEmbedder:
+    """The shipped sound-effects CNN as an :class:`~soundslike_nb.embedders.Embedder`.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``...; default: a GPU when there is one.
+        precision: ``"auto"`` (bf16 on GPUs and on CPUs with native bf16, else fp32),
+            ``"fp32"`` or ``"bf16"``.
+        max_batch_blocks: how many 2.3 s blocks go through the network at once.
+
+    Example:
+        >>> embedder = AisfxEmbedder(device="cpu")  # doctest: +SKIP
+        >>> embedder.embed([np.zeros(44100, np.float32)]).shape  # doctest: +SKIP
+        (1, 512)
+    """
+
+    id = "aisfx-ismir2022"
+    version = "0.1.2"
+    sample_rate = SAMPLE_RATE
+    dimension = 512
+
+    def __init__(
+        self, *, device: str | None = None, precision: str = "auto", max_batch_blocks: int = 32
+    ) -> None:
+        if precision not in {"auto", "fp32", "bf16"}:
+            raise EmbedderError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+        if max_batch_blocks < 1:
+            raise EmbedderError(f"max_batch_blocks must be >= 1, got {max_batch_blocks}")
+        self.device = resolve_device(device)
+        if precision == "auto":
+            fast = self.device.type == "cuda" or cpu_has_fast_bf16()
+            precision = "bf16" if fast else "fp32"
+        self.precision = precision
+        self.max_batch_blocks = max_batch_blocks
+        self.network = self._load_network().to(self.device).eval()
+        self.filters = mel_filterbank(self.device)
+
+    def _load_network(self) -> AisfxNet:
+        from safetensors.torch import load
+
+        blob = resources.files(__package__).joinpath("weights", WEIGHTS_FILE).read_bytes()
+        digest = _sha256(blob)
+        if digest != WEIGHTS_SHA256:
+            raise EmbedderError(
+                f"{WEIGHTS_FILE}: SHA-256 {digest} differs from the expected {WEIGHTS_SHA256} "
+                "(corrupt install? reinstall soundslike_nb)"
+            )
+        network = AisfxNet()
+        network.load_state_dict(load(blob))
+        return network
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a library records about the model that embedded it."""
+        return {
+            "id": self.id,
+            "backend": "aisfx",
+            "version": self.version,
+            "dimension": self.dimension,
+            "sample_rate": self.sample_rate,
+            "weights_sha256": WEIGHTS_SHA256,
+        }
+
+    def blocks(self, waveform: np.ndarray) -> torch.Tensor:
+        """One waveform → its (blocks, 100, 96) network input, on the embedder's device."""
+        samples = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+        return split_blocks(log_mel(samples.to(self.device), self.filters))
+
+    def embed(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed mono float32 waveforms at 44.1 kHz → (n, 512) float32.
+
+        Blocks of all waveforms share network batches, so many short sounds cost few calls.
+        """
+        if len(waveforms) == 0:
+            return np.zeros((0, self.dimension), np.float32)
+        with torch.inference_mode():
+            per_sound = [self.blocks(waveform) for waveform in waveforms]
+            counts = torch.tensor([len(blocks) for blocks in per_sound], device=self.device)
+            block_embeddings = self._run(torch.cat(per_sound))
+            owners = torch.repeat_interleave(torch.arange(len(per_sound), device=self.device),
+                                             counts)
+            sums = torch.zeros(len(per_sound), self.dimension, device=self.device)
+            sums.index_add_(0, owners, block_embeddings)
+            means = sums / counts.unsqueeze(1)
+        return means.cpu().numpy().astype(np.float32)
+
+    def _run(self, blocks: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.precision == "bf16")
+        with autocast:
+            for start in range(0, len(blocks), self.max_batch_blocks):
+                outputs.append(self.network(blocks[start:start + self.max_batch_blocks]).float())
+        return torch.cat(outputs)

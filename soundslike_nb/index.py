@@ -1,0 +1,567 @@
+"""Nearest-neighbour search over a library's embeddings: exact or faiss IVF behind one signature.
+
+Rows are L2-normalised, so similarity is cosine, and stored sorted by duration: a duration range is
+a contiguous block of internal ids. Exact search scans that block with numpy; the IVF index hands
+faiss an ``IDSelectorRange`` and probes the nearest lists until it has scanned a calibrated number
+of rows *inside* the range, so a selective filter probes more lists (all of them, which is exact,
+when the range is small) instead of losing recall. Zero-norm rows are left out and never match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LibraryError, ParameterError
+
+__all__ = ["AUTO_EXACT_MAX_ROWS", "KINDS", "SearchResult", "SoundIndex", "content_key"]
+
+#: ``kind="auto"`` searches exactly up to this many rows and builds an IVF index above it.
+#: Measured by benchmarks/search.py (512-d, 2 shared cores): one exact query costs ~1 ms at 10k
+#: rows and ~15 ms at 100k, IVF ~1 ms at 100k but ~10 s to build; 50k keeps exact queries near
+#: 7 ms (interactive), with perfect recall and no build step, and IVF past it.
+AUTO_EXACT_MAX_ROWS = 50_000
+
+#: The values ``kind`` accepts.
+KINDS = ("auto", "exact", "ivf")
+
+DurationRange = tuple[float | None, float | None] | None
+
+_FORMAT = 1
+_MAGIC = b"SLNBIDX1"
+_TARGET_RECALL = 0.97  # recall@10 the IVF scan budget is calibrated to, on the library itself
+_CALIBRATION_QUERIES = 100
+_CALIBRATION_K = 10
+_BUDGET_STEPS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)  # in average lists
+_TRAIN_POINTS_PER_LIST = 32  # k-means on 2 cores: 32 points/list trains 1000 lists in ~7 s
+_KMEANS_ITERATIONS = 10
+_BLOCK_FLOATS = 1 << 24  # similarities exact search holds at once (64 MiB)
+_QUERY_CHUNK = 1024
+_ROW_CHUNK = 16_384  # rows converted at once while hashing, normalising and adding
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Neighbours of each query, most similar first: always 2-D, one row per query.
+
+    ``indices`` (int64) are row positions in the embeddings the index was built from, ``-1``
+    where fewer than ``k`` rows match; ``similarities`` (float32) are cosines, ``-inf`` there.
+
+    Example:
+        >>> index = SoundIndex(np.eye(3), [1.0, 2.0, 3.0])
+        >>> index.search([1.0, 0.0, 0.0], k=2).indices
+        array([[0, 1]])
+    """
+
+    indices: np.ndarray
+    similarities: np.ndarray
+
+
+def content_key(embeddings: Any, durations: Any) -> str:
+    """A SHA-256 hex key of the library's vectors (as float32) and durations, shapes included.
+
+    Every byte is hashed, so any changed row changes the key (~1 s for 1M x 512 with SHA-NI).
+
+    Example:
+        >>> content_key(np.ones((2, 4)), [1.0, 2.0])[:12]
+        '4e528fd1c7f6'
+    """
+    vectors = _check_embeddings(embeddings)
+    durations_s = _check_durations(durations, len(vectors))
+    digest = hashlib.sha256(f"soundslike-index {vectors.shape[0]}x{vectors.shape[1]};".encode())
+    for start in range(0, len(vectors), _ROW_CHUNK * 16):
+        block = np.ascontiguousarray(vectors[start : start + _ROW_CHUNK * 16], dtype=np.float32)
+        digest.update(memoryview(block).cast("B"))
+    digest.update(memoryview(np.ascontiguousarray(durations_s)).cast("B"))
+    return digest.hexdigest()
+
+
+class SoundIndex:
+    """k-nearest-neighbour search by cosine similarity, with an inclusive duration filter.
+
+    ``kind`` is ``"exact"`` (numpy), ``"ivf"`` (faiss IndexIVFFlat, recall calibrated at build
+    time) or ``"auto"``: exact up to :data:`AUTO_EXACT_MAX_ROWS` rows with nonzero norm, else ivf.
+
+    Example:
+        >>> index = SoundIndex([[1, 0], [1, 1], [0, 1]], [0.5, 2.0, 9.0])
+        >>> index.search([1, 0.1], k=2, duration=(None, 5.0)).indices
+        array([[0, 1]])
+    """
+
+    def __init__(self, embeddings: Any, durations: Any, *, kind: str = "auto") -> None:
+        if kind not in KINDS:
+            raise ParameterError(f"kind must be one of {KINDS}, got {kind!r}")
+        vectors = _check_embeddings(embeddings)
+        self.key = content_key(vectors, durations)
+        durations_s = _check_durations(durations, len(vectors))
+        norms = np.empty(len(vectors))
+        for start in range(0, len(vectors), _ROW_CHUNK):
+            block = np.asarray(vectors[start : start + _ROW_CHUNK], dtype=np.float64)
+            if not np.isfinite(block).all():
+                bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                raise ParameterError(f"embeddings row {bad} contains NaN or infinity")
+            norms[start : start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        valid = np.flatnonzero(norms > 0)
+        self._order = valid[np.argsort(durations_s[valid], kind="stable")]
+        self._durations = np.ascontiguousarray(durations_s[self._order])
+        self._n_rows, self._dimension = vectors.shape
+        if kind == "auto":
+            kind = "exact" if len(valid) <= AUTO_EXACT_MAX_ROWS else "ivf"
+        self._kind = kind
+        self._vectors: np.ndarray | None = None
+        self._faiss: Any = None
+        self._list_keys = np.empty(0, np.int64)
+        self._scan_budget = 0
+        self._positions_cache: np.ndarray | None = None
+        if kind == "exact":
+            self._vectors = _normalised(vectors, norms, self._order)
+        else:
+            self._build_ivf(vectors, norms)
+
+    @property
+    def kind(self) -> str:
+        """``"exact"`` or ``"ivf"``: the kind actually built."""
+        return self._kind
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding vector."""
+        return self._dimension
+
+    def __len__(self) -> int:
+        return self._n_rows
+
+    def __repr__(self) -> str:
+        text = f"SoundIndex(kind={self._kind!r}, rows={self._n_rows}, dimension={self._dimension}"
+        if self._kind == "ivf":
+            lists = self._faiss.nlist
+            text += f", lists={lists}, scan={self._scan_budget * lists / self._n_valid:.0f} lists"
+        return text + ")"
+
+    @property
+    def _n_valid(self) -> int:
+        return len(self._order)
+
+    def search(
+        self,
+        queries: Any,
+        *,
+        k: int = 10,
+        duration: DurationRange = None,
+        exclude: int | Sequence[int | None] | None = None,
+    ) -> SearchResult:
+        """The ``k`` rows most similar to each query: one vector ``(d,)`` or a batch ``(q, d)``.
+
+        ``duration=(lo, hi)`` keeps rows with ``lo <= duration <= hi`` (seconds; either bound may
+        be None). ``exclude`` leaves out a row id: one int for every query, or one per query.
+
+        Example:
+            >>> index = SoundIndex(np.eye(4), [1.0, 2.0, 3.0, 4.0])
+            >>> index.search(np.eye(4)[:2], k=1, duration=(2.0, 4.0)).indices
+            array([[1],
+                   [1]])
+        """
+        normalised = self._check_queries(queries)
+        excluded = self._check_exclude(exclude, len(normalised))
+        return self._search(normalised, _check_k(k), self._range(duration), excluded)
+
+    def similar_to_rows(
+        self, rows: int | Sequence[int], *, k: int = 10, duration: DurationRange = None
+    ) -> SearchResult:
+        """Neighbours of library rows by position ("more like this"), each row left out.
+
+        Example:
+            >>> index = SoundIndex([[1, 0], [1, 0.1], [0, 1]], [1.0, 1.0, 1.0])
+            >>> index.similar_to_rows([0, 2], k=1).indices
+            array([[1],
+                   [1]])
+        """
+        row_ids = np.atleast_1d(np.asarray(rows))
+        if row_ids.ndim != 1 or (row_ids.size and row_ids.dtype.kind not in "iu"):
+            raise ParameterError(f"rows must be an int or a sequence of ints, got {rows!r}")
+        row_ids = row_ids.astype(np.int64)
+        self._check_row_ids(row_ids, "rows")
+        positions = self._positions()[row_ids]
+        if (positions < 0).any():
+            bad = int(row_ids[np.flatnonzero(positions < 0)[0]])
+            raise ParameterError(f"row {bad} has a zero-norm embedding and cannot be a query")
+        if self._kind == "exact":
+            vectors = np.asarray(self._vectors[positions], dtype=np.float32)
+        else:
+            vectors = self._faiss.reconstruct_batch(positions).reshape(-1, self._dimension)
+        return self._search(vectors, _check_k(k), self._range(duration), row_ids)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index to one file (atomically replaced), keyed by :attr:`key`.
+
+        Example:
+            >>> SoundIndex(np.eye(2), [1.0, 2.0]).save(tmp_path / "lib.index")  # doctest: +SKIP
+        """
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            if self._kind == "ivf":
+                import faiss
+
+                faiss.write_index(self._faiss, str(tmp))
+            else:
+                with open(tmp, "wb") as file:
+                    file.write(memoryview(np.ascontiguousarray(self._vectors)).cast("B"))
+            with open(tmp, "ab") as file:
+                header: dict[str, Any] = {
+                    "format": _FORMAT, "key": self.key, "kind": self._kind, "rows": self._n_rows,
+                    "dimension": self._dimension, "valid": self._n_valid,
+                    "scan_budget": self._scan_budget, "arrays": {},
+                }  # fmt: skip
+                for name in ("_order", "_durations", "_list_keys"):
+                    array = np.ascontiguousarray(getattr(self, name))
+                    header["arrays"][name] = [file.tell(), array.dtype.str, len(array)]
+                    file.write(memoryview(array).cast("B"))
+                header_offset = file.tell()
+                file.write(json.dumps(header).encode())
+                file.write(struct.pack("<Q8s", header_offset, _MAGIC))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise LibraryError(f"{str(path)!r}: cannot write index ({exc})") from exc
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, key: str, mmap: bool = True) -> SoundIndex | None:
+        """Read an index saved by :meth:`save`; None when absent or built from other content.
+
+        ``key`` is :func:`content_key` of the library now: a different stored key (or an older
+        file format) returns None, so the caller rebuilds. With ``mmap`` the vectors are mapped
+        from the file (loads 1M rows in milliseconds; pages are read as searches touch them).
+        A file that is not an index raises :class:`LibraryError`.
+
+        Example:
+            >>> SoundIndex.load("lib.index", key=content_key(vectors, durations))  # doctest: +SKIP
+        """
+        path = Path(path)
+        if not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as file:
+                size = file.seek(0, os.SEEK_END)
+                file.seek(max(0, size - 16))
+                header_offset, magic = struct.unpack("<Q8s", file.read(16).rjust(16, b"\0"))
+                if magic != _MAGIC or header_offset > size - 16:
+                    raise ValueError("not a soundslike_nb index file")
+                file.seek(header_offset)
+                header = json.loads(file.read(size - 16 - header_offset))
+            if header["format"] != _FORMAT or header["key"] != key:
+                return None
+            index = cls.__new__(cls)
+            for name, (offset, dtype, count) in header["arrays"].items():
+                setattr(index, name, np.fromfile(path, dtype=dtype, count=count, offset=offset))
+            index.key, index._kind = header["key"], header["kind"]
+            index._n_rows, index._dimension = header["rows"], header["dimension"]
+            index._scan_budget, index._positions_cache = header["scan_budget"], None
+            index._vectors, index._faiss = None, None
+            shape = (header["valid"], header["dimension"])
+            if index._kind == "ivf":
+                import faiss
+
+                index._faiss = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+            elif mmap and shape[0] > 0:
+                index._vectors = np.memmap(path, np.float32, mode="r", shape=shape)
+            else:
+                index._vectors = np.fromfile(path, np.float32, shape[0] * shape[1]).reshape(shape)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise LibraryError(f"{str(path)!r}: cannot read index ({exc})") from exc
+        return index
+
+    @classmethod
+    def load_or_build(
+        cls, path: str | os.PathLike, embeddings: Any, durations: Any, *, kind: str = "auto"
+    ) -> SoundIndex:
+        """Reuse the index saved at ``path`` if it was built from this content, else build and save.
+
+        Example:
+            >>> index = SoundIndex.load_or_build("lib.index", vectors, durations)  # doctest: +SKIP
+        """
+        index = cls.load(path, key=content_key(embeddings, durations))
+        if index is None or kind not in ("auto", index.kind):
+            index = cls(embeddings, durations, kind=kind)
+            index.save(path)
+        return index
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _search(
+        self, queries: np.ndarray, k: int, span: tuple[int, int], excluded: np.ndarray
+    ) -> SearchResult:
+        fetch = k + 1 if (excluded >= 0).any() else k
+        start, stop = span
+        if stop <= start:
+            internal = np.full((len(queries), fetch), -1, np.int64)
+            sims = np.full((len(queries), fetch), -np.inf, np.float32)
+        elif self._kind == "exact":
+            internal, sims = self._exact_search(queries, fetch, start, stop)
+        else:
+            internal, sims = self._ivf_search(queries, fetch, start, stop, self._scan_budget)
+        ids = np.where(internal >= 0, self._order[np.maximum(internal, 0)], -1)
+        if fetch > k:
+            ids, sims = _drop_excluded(ids, sims, excluded, k)
+        return SearchResult(indices=ids, similarities=sims)
+
+    def _exact_search(self, queries: np.ndarray, k: int, start: int, stop: int):
+        ids = np.full((len(queries), k), -1, np.int64)
+        sims = np.full((len(queries), k), -np.inf, np.float32)
+        for q0 in range(0, len(queries), _QUERY_CHUNK):
+            chunk = queries[q0 : q0 + _QUERY_CHUNK]
+            top = _TopK(chunk, k, tie_ids=self._order)
+            step = max(k, _BLOCK_FLOATS // len(chunk))
+            for offset in range(start, stop, step):
+                top.push(offset, self._vectors[offset : min(stop, offset + step)])
+            ids[q0 : q0 + len(chunk)], sims[q0 : q0 + len(chunk)] = top.result()
+        return ids, sims
+
+    def _ivf_search(self, queries: np.ndarray, k: int, start: int, stop: int, budget: int):
+        """Probe each query's nearest lists until ``budget`` rows inside [start, stop) are seen."""
+        import faiss
+
+        nlist, n_valid = self._faiss.nlist, self._n_valid
+        list_base = np.arange(nlist, dtype=np.int64) * n_valid
+        counts = np.searchsorted(self._list_keys, list_base + stop) - np.searchsorted(
+            self._list_keys, list_base + start
+        )
+        need = min(stop - start, max(budget, k))
+        selector = faiss.IDSelectorRange(start, stop, True) if stop - start < n_valid else None
+        ids = np.empty((len(queries), k), np.int64)
+        sims = np.empty((len(queries), k), np.float32)
+        for q0 in range(0, len(queries), _QUERY_CHUNK):
+            chunk = np.ascontiguousarray(queries[q0 : q0 + _QUERY_CHUNK])
+            coarse_sims, coarse = self._faiss.quantizer.search(chunk, nlist)
+            ordered_counts = counts[coarse]
+            n_probe = (np.cumsum(ordered_counts, axis=1) < need).sum(axis=1) + 1
+            width = int(min(nlist, n_probe.max()))
+            assign = np.ascontiguousarray(coarse[:, :width])
+            skip = (np.arange(width) >= n_probe[:, None]) | (ordered_counts[:, :width] == 0)
+            assign[skip] = -1  # faiss skips lists numbered -1
+            params = faiss.SearchParametersIVF(nprobe=width)
+            if selector is not None:
+                params.sel = selector
+            part_ids, part_sims = ids[q0 : q0 + len(chunk)], sims[q0 : q0 + len(chunk)]
+            self._faiss.search_preassigned_c(
+                len(chunk), faiss.swig_ptr(chunk), k, faiss.swig_ptr(assign),
+                faiss.swig_ptr(np.ascontiguousarray(coarse_sims[:, :width])),
+                faiss.swig_ptr(part_sims), faiss.swig_ptr(part_ids), False, params,
+            )  # fmt: skip
+        sims[ids < 0] = -np.inf
+        return ids, sims
+
+    def _build_ivf(self, vectors: np.ndarray, norms: np.ndarray) -> None:
+        import faiss
+
+        n_valid, dimension = self._n_valid, self._dimension
+        if n_valid == 0:
+            raise ParameterError("kind='ivf' needs at least one row with a nonzero norm, got 0")
+        nlist = max(1, round(math.sqrt(n_valid)))
+        rng = np.random.default_rng(0)
+        train_at = np.sort(rng.choice(n_valid, min(n_valid, nlist * _TRAIN_POINTS_PER_LIST), False))
+        index = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT
+        )
+        index.cp.niter = _KMEANS_ITERATIONS
+        index.cp.min_points_per_centroid = 1  # small libraries: no "provide more points" warning
+        index.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
+        index.train(_normalised(vectors, norms, self._order[train_at]))
+        probe_at = np.sort(rng.choice(n_valid, min(n_valid, _CALIBRATION_QUERIES), False))
+        probes = _normalised(vectors, norms, self._order[probe_at])
+        truth = _TopK(probes, _CALIBRATION_K + 1, tie_ids=np.arange(n_valid))
+        for start in range(0, n_valid, _ROW_CHUNK):
+            block = _normalised(vectors, norms, self._order[start : start + _ROW_CHUNK])
+            index.add(block)  # ids are sequential, so each list's ids stay sorted
+            truth.push(start, block)
+        index.make_direct_map()
+        self._faiss = index
+        list_of = faiss.vector_to_array(index.direct_map.array) >> 32
+        self._list_keys = np.sort(list_of * n_valid + np.arange(n_valid))
+        self._scan_budget = self._calibrate(probes, probe_at, truth.result()[0])
+
+    def _calibrate(self, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray) -> int:
+        """Smallest scan budget whose recall@10 on library rows (self left out) meets the target."""
+        n_valid, nlist = self._n_valid, self._faiss.nlist
+        expected = [
+            set(row[(row >= 0) & (row != me)][:_CALIBRATION_K]) for row, me in zip(truth, probe_at)
+        ]
+        total = sum(len(e) for e in expected)
+        for step in _BUDGET_STEPS:
+            budget = min(n_valid, math.ceil(step * n_valid / nlist))
+            found, _ = self._ivf_search(probes, _CALIBRATION_K + 1, 0, n_valid, budget)
+            hits = sum(len(e.intersection(row)) for e, row in zip(expected, found))
+            if budget >= n_valid or hits >= _TARGET_RECALL * total:
+                return budget
+        return n_valid
+
+    def _range(self, duration: DurationRange) -> tuple[int, int]:
+        lo, hi = _check_duration(duration)
+        start = 0 if lo is None else int(np.searchsorted(self._durations, lo, "left"))
+        stop = self._n_valid if hi is None else int(np.searchsorted(self._durations, hi, "right"))
+        return start, stop
+
+    def _positions(self) -> np.ndarray:
+        if self._positions_cache is None:
+            positions = np.full(self._n_rows, -1, np.int64)
+            positions[self._order] = np.arange(self._n_valid)
+            self._positions_cache = positions
+        return self._positions_cache
+
+    def _check_queries(self, queries: Any) -> np.ndarray:
+        array = np.asarray(queries)
+        if array.dtype.kind not in "fiu":
+            raise ParameterError(f"queries must be real numbers, got dtype {array.dtype}")
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or array.shape[1] != self._dimension:
+            raise ParameterError(
+                f"queries must have shape ({self._dimension},) or (n, {self._dimension}), "
+                f"got {np.shape(queries)}"
+            )
+        array = array.astype(np.float64)
+        finite = np.isfinite(array).all(axis=1)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise ParameterError(f"query {bad} contains NaN or infinity")
+        norms = np.linalg.norm(array, axis=1)
+        if (norms == 0).any():
+            raise ParameterError(f"query {int(np.flatnonzero(norms == 0)[0])} has zero norm")
+        return np.ascontiguousarray(array / norms[:, None], dtype=np.float32)
+
+    def _check_exclude(self, exclude: Any, n_queries: int) -> np.ndarray:
+        if exclude is None:
+            return np.full(n_queries, -1, np.int64)
+        if _is_int(exclude):
+            values = [exclude] * n_queries
+        elif isinstance(exclude, (Sequence, np.ndarray)) and len(exclude) == n_queries:
+            values = list(exclude)
+        else:
+            raise ParameterError(f"exclude must be an int or {n_queries} row ids, got {exclude!r}")
+        if not all(value is None or _is_int(value) for value in values):
+            raise ParameterError(f"exclude must hold ints or None, got {exclude!r}")
+        row_ids = np.array([-1 if value is None else value for value in values], np.int64)
+        self._check_row_ids(row_ids[row_ids != -1], "exclude")
+        return row_ids
+
+    def _check_row_ids(self, row_ids: np.ndarray, name: str) -> None:
+        bad = row_ids[(row_ids < 0) | (row_ids >= self._n_rows)]
+        if bad.size:
+            raise ParameterError(f"{name}: row {bad[0]} is out of range for {self._n_rows} rows")
+
+
+class _TopK:
+    """Running top-k of ``queries @ rows.T`` over row blocks; a tie goes to the lower tie id."""
+
+    def __init__(self, queries: np.ndarray, k: int, *, tie_ids: np.ndarray) -> None:
+        self._queries, self._k, self._tie_ids = queries, k, tie_ids
+        self._query_rows = np.empty(0, np.int64)
+        self._ids = np.empty(0, np.int64)
+        self._sims = np.empty(0, np.float32)
+
+    def push(self, offset: int, rows: np.ndarray) -> None:
+        sims = self._queries @ np.asarray(rows).T
+        if sims.shape[1] > self._k:
+            kth = np.partition(sims, sims.shape[1] - self._k, axis=1)[:, -self._k]
+            query_rows, cols = np.nonzero(sims >= kth[:, None])  # ties at the k-th all kept
+        else:
+            query_rows, cols = np.nonzero(np.ones(sims.shape, bool))
+        self._query_rows = np.concatenate([self._query_rows, query_rows])
+        self._ids = np.concatenate([self._ids, offset + cols])
+        self._sims = np.concatenate([self._sims, sims[query_rows, cols]])
+        order = np.lexsort((self._tie_ids[self._ids], -self._sims, self._query_rows))
+        query_rows = self._query_rows[order]
+        rank = np.arange(len(order)) - np.searchsorted(query_rows, query_rows)
+        keep = order[rank < self._k]
+        self._query_rows, self._ids, self._sims = (
+            self._query_rows[keep], self._ids[keep], self._sims[keep]
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.full((len(self._queries), self._k), -1, np.int64)
+        sims = np.full((len(self._queries), self._k), -np.inf, np.float32)
+        rank = np.arange(len(self._ids)) - np.searchsorted(self._query_rows, self._query_rows)
+        ids[self._query_rows, rank] = self._ids
+        sims[self._query_rows, rank] = self._sims
+        return ids, sims
+
+
+def _normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.empty((len(rows), vectors.shape[1]), np.float32)
+    for start in range(0, len(rows), _ROW_CHUNK):
+        at = rows[start : start + _ROW_CHUNK]
+        out[start : start + len(at)] = np.asarray(vectors[at], np.float64) / norms[at, None]
+    return out
+
+
+def _drop_excluded(ids: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int):
+    keep = ids != excluded[:, None]
+    rank = np.cumsum(keep, axis=1) - 1
+    rows, cols = np.nonzero(keep & (rank < k))
+    out_ids = np.full((len(ids), k), -1, np.int64)
+    out_sims = np.full((len(ids), k), -np.inf, np.float32)
+    out_ids[rows, rank[rows, cols]] = ids[rows, cols]
+    out_sims[rows, rank[rows, cols]] = sims[rows, cols]
+    return out_ids, out_sims
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_k(k: Any) -> int:
+    if not _is_int(k) or k < 1:
+        raise ParameterError(f"k must be an int >= 1, got {k!r}")
+    return int(k)
+
+
+def _check_duration(duration: Any) -> tuple[float | None, float | None]:
+    if duration is None:
+        return None, None
+    if not isinstance(duration, (tuple, list)) or len(duration) != 2:
+        raise ParameterError(f"duration must be None or (min, max) in seconds, got {duration!r}")
+    bounds = []
+    for bound in duration:
+        if bound is not None and (not isinstance(bound, numbers.Real) or math.isnan(bound)):
+            raise ParameterError(f"duration bounds must be numbers or None, got {duration!r}")
+        bounds.append(None if bound is None else float(bound))
+    lo, hi = bounds
+    if lo is not None and hi is not None and lo > hi:
+        raise ParameterError(f"min duration {lo} s is greater than max duration {hi} s")
+    return lo, hi
+
+
+def _check_embeddings(embeddings: Any) -> np.ndarray:
+    array = embeddings if isinstance(embeddings, np.ndarray) else np.asarray(embeddings)
+    if array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[1] < 1:
+        raise ParameterError(
+            f"embeddings must be a 2-D array of real numbers (rows, dimension), got shape "
+            f"{array.shape} and dtype {array.dtype}"
+        )
+    return array
+
+
+def _check_durations(durations: Any, n_rows: int) -> np.ndarray:
+    try:
+        array = np.asarray(durations, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"durations must be numbers in seconds ({exc})") from None
+    if array.shape != (n_rows,):
+        raise ParameterError(f"durations must have shape ({n_rows},), got {array.shape}")
+    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
+    if bad.size:
+        raise ParameterError(f"durations must be finite and >= 0, row {bad[0]} is {array[bad[0]]}")
+    return array
+

@@ -1,0 +1,178 @@
+"""The library file: Parquet with one row per sound and its provenance in the file metadata.
+
+Reading and writing only; what a library *means* lives in ``library.py``. Writes are atomic
+(a temporary file beside the target, fsynced, then ``os.replace``), so a crash never leaves a
+half-written library where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import LibraryError
+
+__all__ = ["FORMAT_VERSION", "LibraryTable", "read_table", "write_table"]
+
+#: Bumped when the columns or the metadata change in a way older readers cannot follow.
+FORMAT_VERSION = 1
+_METADATA_KEY = b"soundslike_nb"
+
+#: Columns besides ``embedding``, with their dtypes, in file order.
+ROW_COLUMNS: dict[str, str] = {
+    "name": "string",
+    "path": "string",
+    "duration": "float64",
+    "sample_rate": "int32",
+    "channels": "int16",
+    "frames": "int64",
+    "size": "int64",
+    "mtime": "float64",
+}
+
+
+@dataclass
+class LibraryTable:
+    """What a library file holds: row metadata, the embedding matrix, and provenance."""
+
+    rows: pd.DataFrame
+    embeddings: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.rows) != len(self.embeddings):
+            raise LibraryError(
+                f"{len(self.rows)} rows but {len(self.embeddings)} embeddings: they must match"
+            )
+
+
+def empty_rows() -> pd.DataFrame:
+    """A zero-row frame with the library's columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in ROW_COLUMNS.items()})
+
+
+def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
+    """Write a library file atomically: readers see the old file or the new one, never half.
+
+    Example:
+        >>> write_table(LibraryTable(empty_rows(), np.zeros((0, 4), np.float32)), "x.parquet")
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise LibraryError(f"{target!r}: folder {folder!r} does not exist")
+    embeddings = np.ascontiguousarray(table.embeddings, dtype=np.float32)
+    if embeddings.ndim != 2:
+        raise LibraryError(f"embeddings must be 2-D (rows, dimension), got {embeddings.shape}")
+    rows = table.rows.reset_index(drop=True)
+    arrays = [pa.array(rows[name].to_numpy(), type=_arrow_type(dtype)) for name, dtype in
+              ROW_COLUMNS.items()]
+    dimension = embeddings.shape[1]
+    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), dimension))
+    provenance = dict(table.provenance, format_version=FORMAT_VERSION)
+    schema = pa.schema(
+        [pa.field(name, _arrow_type(dtype)) for name, dtype in ROW_COLUMNS.items()]
+        + [pa.field("embedding", pa.list_(pa.float32(), dimension))],
+        metadata={_METADATA_KEY: json.dumps(provenance).encode()},
+    )
+    arrow_table = pa.Table.from_arrays(arrays, schema=schema)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    os.close(handle)
+    try:
+        # Float vectors barely compress; storing them plain makes a 1M-row library load fast.
+        pq.write_table(
+            arrow_table,
+            temporary,
+            compression={**{name: "zstd" for name in ROW_COLUMNS}, "embedding": "none"},
+            use_dictionary=["name"],
+            write_statistics=["duration", "mtime", "size"],
+        )
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def read_table(path: str | os.PathLike) -> LibraryTable:
+    """Read a library file written by :func:`write_table`.
+
+    Example:
+        >>> table = read_table("demo.parquet")  # doctest: +SKIP
+        >>> table.embeddings.shape  # doctest: +SKIP
+        (72, 512)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = os.fspath(path)
+    if not os.path.exists(source):
+        raise LibraryError(f"{source!r}: no such library file")
+    if os.path.isdir(source):
+        raise LibraryError(f"{source!r}: is a directory, not a library file")
+    try:
+        arrow_table = pq.read_table(source)
+    except (pa.ArrowException, OSError) as exc:
+        raise LibraryError(f"{source!r}: not a readable Parquet library ({exc})") from None
+    metadata = arrow_table.schema.metadata or {}
+    if _METADATA_KEY not in metadata:
+        raise LibraryError(f"{source!r}: a Parquet file, but not a soundslike_nb library")
+    provenance = json.loads(metadata[_METADATA_KEY])
+    version = provenance.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise LibraryError(
+            f"{source!r}: library format version {version!r}; this soundslike_nb reads up to "
+            f"{FORMAT_VERSION} (upgrade soundslike_nb)"
+        )
+    missing = [name for name in (*ROW_COLUMNS, "embedding") if name not in arrow_table.schema.names]
+    if missing:
+        raise LibraryError(f"{source!r}: library file lacks columns {missing}")
+    column = arrow_table.column("embedding").combine_chunks()
+    dimension = column.type.list_size
+    embeddings = column.values.to_numpy(zero_copy_only=False).reshape(-1, dimension)
+    rows = arrow_table.select(list(ROW_COLUMNS)).to_pandas()
+    for name, dtype in ROW_COLUMNS.items():
+        rows[name] = rows[name].astype(dtype)
+    return LibraryTable(rows=rows, embeddings=embeddings, provenance=provenance)
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the provenance of a library file (reads the footer, not the data)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(os.fspath(path)).metadata or {}
+    if _METADATA_KEY not in metadata:
+        raise LibraryError(f"{os.fspath(path)!r}: not a soundslike_nb library")
+    return json.loads(metadata[_METADATA_KEY])
+
+
+def _arrow_type(dtype: str):
+    import pyarrow as pa
+
+    return {"string": pa.string(), "float64": pa.float64(), "int32": pa.int32(),
+            "int16": pa.int16(), "int64": pa.int64()}[dtype]
+
+
+def _fsync_folder(folder: str) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some filesystems cannot fsync a folder; the rename is still atomic
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,224 @@
+"""The embedding library: one row per sound, its vector, and search over it.
+
+A :class:`Library` is what ``build_library`` returns and ``load_library`` reads: row metadata
+(``name``, ``path``, ``duration``, ...), the embedding matrix, and provenance (which model made the
+vectors). Searching embeds the query with the library's own model, and refuses a query embedded
+by any other.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .audio import AudioSource, load
+from .embedders import Embedder, get_embedder
+from .errors import EmbedderError, ParameterError
+from .libfile import LibraryTable, read_table
+
+__all__ = ["Library", "load_library"]
+
+RESULT_COLUMNS = ["rank", "name", "path", "duration", "similarity"]
+
+
+class Library:
+    """Sounds, their embeddings and provenance; search by sound file or by vector.
+
+    Example:
+        >>> lib = load_library("demo.parquet")  # doctest: +SKIP
+        >>> lib.search("data/demo/kenney/coin1.wav", k=3)  # doctest: +SKIP
+           rank    name                               path  duration  similarity
+        0     1  coin 1  /.../data/demo/kenney/coin1.wav  0.41       1.000
+    """
+
+    def __init__(self, table: LibraryTable, *, path: str | os.PathLike | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.rows = table.rows
+        self.embeddings = table.embeddings
+        self.provenance = table.provenance
+        self.path = None if path is None else os.path.abspath(os.fspath(path))
+        self._embedder = embedder
+        self._index = None
+        self._frame: pd.DataFrame | None = None
+        self._positions: dict[str, int] | None = None
+        if embedder is not None:
+            self.check_embedder(embedder)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        where = f" from {self.path!r}" if self.path else ""
+        return f"<Library of {len(self)} sounds, {self.embedder_id}{where}>"
+
+    # -- what the library holds ------------------------------------------------------------
+
+    @property
+    def embedder_info(self) -> dict[str, Any]:
+        """Provenance of the model that embedded this library (id, dimension, weights...)."""
+        return dict(self.provenance.get("embedder", {}))
+
+    @property
+    def embedder_id(self) -> str:
+        """Id of the model that embedded this library, e.g. ``"aisfx-ismir2022"``."""
+        return str(self.embedder_info.get("id", "unknown"))
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Files that could not be indexed: path → reason."""
+        return {path: record["reason"]
+                for path, record in self.provenance.get("failures", {}).items()}
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The embedding dataframe: the row columns plus ``embedding`` (one vector per row)."""
+        if self._frame is None:
+            frame = self.rows.copy()
+            frame["embedding"] = list(self.embeddings)
+            self._frame = frame
+        return self._frame
+
+    def position_of(self, path: str | os.PathLike) -> int | None:
+        """Row position of a file in the library, or ``None``."""
+        if self._positions is None:
+            self._positions = {path: i for i, path in enumerate(self.rows["path"])}
+        return self._positions.get(os.path.abspath(os.fspath(path)))
+
+    # -- the model -------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model that embedded this library, loaded on first use."""
+        if self._embedder is None:
+            source = self.embedder_info.get("source") or self.embedder_id
+            self._embedder = get_embedder(source)
+            self.check_embedder(self._embedder)
+        return self._embedder
+
+    def check_embedder(self, embedder: Embedder) -> None:
+        """Refuse a model other than the library's own, naming both."""
+        info = self.embedder_info
+        theirs = embedder.provenance
+        same = (theirs.get("id") == info.get("id")
+                and theirs.get("weights_sha256") == info.get("weights_sha256")
+                and int(theirs.get("dimension", -1)) == int(info.get("dimension", -2)))
+        if not same:
+            raise EmbedderError(
+                f"the library {self.path or ''!s} was embedded by {info.get('id')!r} "
+                f"({info.get('dimension')}-d, weights {str(info.get('weights_sha256'))[:12]}), "
+                f"the query by {theirs.get('id')!r} ({theirs.get('dimension')}-d, weights "
+                f"{str(theirs.get('weights_sha256'))[:12]}): their similarities mean nothing; "
+                "rebuild the library with the query's model or search with the library's"
+            )
+
+    # -- search ----------------------------------------------------------------------------
+
+    @property
+    def index(self):
+        """The :class:`~soundslike_nb.index.SoundIndex` over this library (built on first use)."""
+        if self._index is None:
+            from .index_cache import index_for
+
+            self._index = index_for(self)
+        return self._index
+
+    def embed_query(self, query: AudioSource | np.ndarray, *, name: str | None = None,
+                    embedder: Embedder | None = None) -> np.ndarray:
+        """The embedding of a query sound (path, file bytes, or mono waveform at the model rate).
+
+        A path that is an unchanged row of the library reuses the stored vector.
+        """
+        if embedder is not None:
+            self.check_embedder(embedder)
+        else:
+            if isinstance(query, (str, os.PathLike)):
+                position = self.position_of(query)
+                if position is not None and _unchanged(self.rows.iloc[position]):
+                    return self.embeddings[position]
+            embedder = self.embedder
+        if isinstance(query, np.ndarray):
+            from .audio import validate_waveform
+
+            waveform = validate_waveform(query, name=name or "<query waveform>")
+        else:
+            waveform, _ = load(query, sample_rate=embedder.sample_rate, name=name)
+        return np.asarray(embedder.embed([waveform]), dtype=np.float32)[0]
+
+    def search(self, query: AudioSource | np.ndarray, *, k: int = 10,
+               duration: tuple[float | None, float | None] | None = None,
+               embedder: Embedder | None = None, name: str | None = None) -> pd.DataFrame:
+        """The ``k`` sounds most similar to ``query``, most similar first.
+
+        Args:
+            query: an audio file path, its bytes, or a mono waveform at the model's rate.
+            k: how many results at most.
+            duration: ``(min_s, max_s)``, inclusive; either end may be ``None``.
+            embedder: the model that should embed the query; refused unless it is the
+                library's own (the default).
+            name: what to call the query in error messages.
+
+        Returns:
+            DataFrame with columns rank, name, path, duration, similarity (cosine).
+
+        Example:
+            >>> lib.search("door.wav", k=5, duration=(0.5, 3.0))  # doctest: +SKIP
+        """
+        vector = self.embed_query(query, name=name, embedder=embedder)
+        return self.search_embedding(vector, k=k, duration=duration)
+
+    def search_embedding(self, vector: np.ndarray, *, k: int = 10,
+                         duration: tuple[float | None, float | None] | None = None,
+                         exclude: int | None = None) -> pd.DataFrame:
+        """Like :meth:`search`, for a query vector already embedded by the library's model."""
+        _check_k(k)
+        result = self.index.search(np.asarray(vector, dtype=np.float32), k=k, duration=duration,
+                                   exclude=None if exclude is None else [exclude])
+        return self._results(result.indices[0], result.similarities[0])
+
+    def similar_to(self, row: int | str | os.PathLike, *, k: int = 10,
+                   duration: tuple[float | None, float | None] | None = None) -> pd.DataFrame:
+        """"More like this": the sounds nearest a library row (position or path), minus itself."""
+        position = row if isinstance(row, (int, np.integer)) else self.position_of(row)
+        if position is None or not 0 <= int(position) < len(self):
+            raise ParameterError(f"{row!r} is not a row of this library ({len(self)} rows)")
+        return self.search_embedding(self.embeddings[int(position)], k=k, duration=duration,
+                                     exclude=int(position))
+
+    def _results(self, indices: np.ndarray, similarities: np.ndarray) -> pd.DataFrame:
+        found = indices >= 0
+        positions = indices[found]
+        table = self.rows.iloc[positions][["name", "path", "duration"]].reset_index(drop=True)
+        table.insert(0, "rank", np.arange(1, len(positions) + 1))
+        table["similarity"] = similarities[found].astype(np.float64)
+        return table[RESULT_COLUMNS]
+
+
+def _unchanged(row: pd.Series) -> bool:
+    try:
+        stat = os.stat(row["path"])
+    except OSError:
+        return False
+    return stat.st_size == row["size"] and stat.st_mtime == row["mtime"]
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k must be an integer >= 1, got {k!r}")
+
+
+def load_library(path: str | os.PathLike, *, embedder: Embedder | None = None) -> Library:
+    """Read a library file written by ``build_library`` / ``soundslike index``.
+
+    Args:
+        path: the ``.parquet`` library file.
+        embedder: the model you will query with; refused unless it made the library.
+
+    Example:
+        >>> lib = load_library("demo.parquet")  # doctest: +SKIP
+        >>> len(lib)  # doctest: +SKIP
+        56
+    """
+    return Library(read_table(path), path=path, embedder=embedder)

@@ -1,0 +1,230 @@
+"""The embedding library: build, incremental rescan, failures, atomic and resumable writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import soundslike_nb as sl
+from soundslike_nb import EmbedderError, LibraryError
+from soundslike_nb import build as build_module
+from soundslike_nb.audio import info
+from soundslike_nb.libfile import read_provenance
+
+
+class CountingEmbedder:
+    """Wraps a real embedder and counts what it embeds (and can stop a build midway)."""
+
+    def __init__(self, inner, *, stop_after_calls: int | None = None) -> None:
+        self.inner = inner
+        self.id, self.sample_rate, self.dimension = inner.id, inner.sample_rate, inner.dimension
+        self.embedded = 0
+        self.calls = 0
+        self.stop_after_calls = stop_after_calls
+
+    @property
+    def provenance(self):
+        return self.inner.provenance
+
+    def embed(self, waveforms):
+        if self.stop_after_calls is not None and self.calls >= self.stop_after_calls:
+            raise KeyboardInterrupt("killed by the test")
+        self.calls += 1
+        self.embedded += len(waveforms)
+        return self.inner.embed(waveforms)
+
+
+class OtherModel:
+    """A different model (seeded random projection of a spectrum): a fixture, never a default."""
+
+    id, sample_rate, dimension = "test-other-model", 16000, 8
+    @property
+    def provenance(self):
+        return {"id": self.id, "dimension": 8, "sample_rate": 16000, "weights_sha256": "f" * 64}
+
+    def embed(self, waveforms):
+        rng = np.random.default_rng(0)
+        projection = rng.standard_normal((64, 8))
+        return np.stack([np.abs(np.fft.rfft(w, 126))[:64] @ projection for w in waveforms]
+                        ).astype(np.float32)
+
+
+def test_demo_library_has_every_sound(demo_library_file):
+    lib = sl.load_library(demo_library_file)
+    audio_files = [p for p in (demo_library_file.parent / "demo").rglob("*")
+                   if p.suffix.lower() in {".wav", ".ogg", ".mp3"}]
+    assert len(lib) == len(audio_files) >= 50
+    assert list(lib.frame.columns) == ["name", "path", "duration", "sample_rate", "channels",
+                                       "frames", "size", "mtime", "embedding"]
+    assert lib.embeddings.shape == (len(lib), 512) and lib.embeddings.dtype == np.float32
+    row = lib.frame[lib.frame["path"].str.endswith("coin1.wav")].iloc[0]
+    assert row["name"] == "coin 1" and os.path.isabs(row["path"])
+    assert row["duration"] == pytest.approx(info(row["path"]).duration)
+    assert len(row["embedding"]) == 512
+    provenance = read_provenance(demo_library_file)
+    assert provenance["format_version"] == 1
+    assert provenance["embedder"]["id"] == "aisfx-ismir2022"
+    assert provenance["embedder"]["weights_sha256"]
+    assert provenance["created"] and provenance["soundslike_nb_version"]
+    assert not lib.failures
+
+
+def test_rescan_embeds_only_what_changed(tmp_path, demo_dir, aisfx):
+    folder = tmp_path / "lib"
+    shutil.copytree(demo_dir / "kenney", folder, ignore=shutil.ignore_patterns("[e-z]*"))
+    out = tmp_path / "lib.parquet"
+    counting = CountingEmbedder(aisfx)
+    first = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    assert counting.embedded == len(first) == 5
+
+    again = sl.build_library(folder, out=out, progress=False)  # no model named: none loaded
+    assert again.report.embedded == 0 and again.report.unchanged == len(first)
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+
+    changed = folder / "coin1.wav"
+    data, rate = sf.read(changed)
+    sf.write(changed, data[: len(data) // 2], rate)
+    (folder / "coin2.wav").unlink()
+    shutil.copy(demo_dir / "kenney" / "explosion1.wav", folder / "new boom.wav")
+    counting.embedded = 0
+    third = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    assert counting.embedded == 2  # the changed file and the new one
+    assert third.report.removed == 1 and len(third) == len(first)
+    assert not third.rows["path"].str.endswith("coin2.wav").any()
+    new_row = third.rows[third.rows["path"].str.endswith("new boom.wav")].iloc[0]
+    assert new_row["name"] == "new boom"
+    changed_row = third.rows[third.rows["path"].str.endswith("coin1.wav")].iloc[0]
+    assert changed_row["duration"] == pytest.approx(len(data) // 2 / rate)
+
+
+def _bad_and_good_folder(folder, write_sound) -> dict[str, float]:
+    """Writes every kind of bad file next to good files with odd names; returns good durations."""
+    good = {
+        "plain.wav": dict(seconds=0.5),
+        "with spaces and 'quotes' \"double\".wav": dict(seconds=0.3),
+        "ünïcödé 音.flac": dict(seconds=0.4, subtype="PCM_16"),
+        "<tag> & amp.wav": dict(seconds=0.2),
+        "-rf --leading-dashes.wav": dict(seconds=0.25),
+        "surround 6ch.wav": dict(seconds=0.6, channels=6),
+        "phone 8k.wav": dict(seconds=0.7, rate=8000),
+        "hires 192k 24bit.wav": dict(seconds=0.35, rate=192000, subtype="PCM_24"),
+        "tiny click.wav": dict(seconds=0.01),
+    }
+    for name, options in good.items():
+        write_sound(name, folder=folder, **options)
+    sf.write(folder / "silence.wav", np.zeros(22050, np.float32), 44100)
+    (folder / "empty.wav").write_bytes(b"")
+    sf.write(folder / "zero.wav", np.zeros((0, 1), np.float32), 44100)
+    truncated = write_sound("truncated.wav", seconds=1.0, folder=folder)
+    truncated.write_bytes(truncated.read_bytes()[:30000])
+    (folder / "text.wav").write_text("just some text renamed to .wav\n")
+    nan = np.full(4410, 0.1, np.float32)
+    nan[10] = np.nan
+    sf.write(folder / "nan.wav", nan, 44100, subtype="FLOAT")
+    (folder / "x.wav").mkdir()
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    return {**{name: options["seconds"] for name, options in good.items()}, "silence.wav": 0.5}
+
+
+BAD_REASONS = {
+    "empty.wav": "empty file",
+    "zero.wav": "0 samples",
+    "truncated.wav": "truncated",
+    "text.wav": "not a readable audio file",
+    "nan.wav": "NaN or infinite",
+    "x.wav": "is a directory",
+    "loop.wav": "symbolic link loop",
+}
+
+
+def test_bad_files_are_reported_and_never_stop_the_build(tmp_path, write_sound, aisfx):
+    folder = tmp_path / "messy"
+    folder.mkdir()
+    good = _bad_and_good_folder(folder, write_sound)
+    out = tmp_path / "messy.parquet"
+    lib = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
+    durations = {os.path.basename(p): d for p, d in zip(lib.rows["path"], lib.rows["duration"])}
+    assert set(durations) == set(good)
+    for name, seconds in good.items():
+        assert durations[name] == pytest.approx(seconds, abs=1e-3), name
+    failures = {os.path.basename(p): reason for p, reason in lib.failures.items()}
+    assert set(failures) == set(BAD_REASONS)
+    for name, fragment in BAD_REASONS.items():
+        assert fragment in failures[name], (name, failures[name])
+    assert np.isfinite(lib.embeddings).all()
+
+    # failures are remembered: an unchanged bad file is not retried, a fixed one is
+    counting = CountingEmbedder(aisfx)
+    write_sound("empty.wav", seconds=0.2, folder=folder)
+    again = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    assert counting.embedded == 1
+    assert "empty.wav" not in {os.path.basename(p) for p in again.failures}
+    assert len(again.failures) == len(BAD_REASONS) - 1
+
+
+@pytest.mark.slow
+def test_a_twenty_minute_file_is_indexed_with_its_duration(tmp_path, write_sound, aisfx):
+    write_sound("ambience 20min.flac", seconds=20 * 60, rate=8000, subtype="PCM_16",
+                folder=tmp_path / "long")
+    lib = sl.build_library(tmp_path / "long", embedder=aisfx, progress=False)
+    assert lib.rows["duration"].iloc[0] == pytest.approx(1200.0)
+    assert np.isfinite(lib.embeddings).all()
+
+
+def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisfx, monkeypatch):
+    folder = tmp_path / "lib"
+    shutil.copytree(demo_dir / "kenney", folder, ignore=shutil.ignore_patterns("[h-z]*"))
+    out = tmp_path / "lib.parquet"
+    old = sl.build_library(folder / "coin1.wav", out=out, embedder=aisfx, progress=False)
+    before = out.read_bytes()
+    monkeypatch.setattr(build_module, "_CHECKPOINT_SECONDS", 0.0)
+    dying = CountingEmbedder(aisfx, stop_after_calls=1)
+    with pytest.raises(KeyboardInterrupt):
+        sl.build_library(folder, out=out, embedder=dying, progress=False)
+    assert out.read_bytes() == before  # the previous library is intact
+    assert len(old) == 1
+    finished_before_kill = dying.embedded
+    assert finished_before_kill > 0
+
+    counting = CountingEmbedder(aisfx)
+    lib = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    total = len(list(folder.glob("*.wav")))
+    assert len(lib) == total
+    assert counting.embedded == total - finished_before_kill - 1  # nothing finished is redone
+    assert lib.report.resumed == finished_before_kill
+    assert not (tmp_path / ".lib.parquet.partial").exists()
+
+
+def test_a_library_refuses_another_model(demo_library_file):
+    with pytest.raises(EmbedderError) as caught:
+        sl.load_library(demo_library_file, embedder=OtherModel())
+    assert "aisfx-ismir2022" in str(caught.value) and "test-other-model" in str(caught.value)
+    lib = sl.load_library(demo_library_file)
+    with pytest.raises(EmbedderError, match="test-other-model"):
+        lib.search(np.zeros(16000, np.float32), embedder=OtherModel())
+
+
+def test_building_on_a_library_of_another_model_is_refused(tmp_path, write_sound, aisfx):
+    write_sound("a.wav", folder=tmp_path / "sounds")
+    out = tmp_path / "lib.parquet"
+    sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False)
+    with pytest.raises(EmbedderError, match="aisfx-ismir2022"):
+        sl.build_library(tmp_path / "sounds", out=out, embedder=OtherModel(), progress=False)
+
+
+def test_unreadable_library_files_are_library_errors(tmp_path):
+    with pytest.raises(LibraryError, match="no such library"):
+        sl.load_library(tmp_path / "absent.parquet")
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(LibraryError, match="not a readable Parquet"):
+        sl.load_library(junk)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(plain)
+    with pytest.raises(LibraryError, match="not a soundslike_nb library"):
+        sl.load_library(plain)
