@@ -3,12 +3,14 @@
 Model and weights come from the ``aisfx`` 0.1.2 package (code MIT; weights CC BY 4.0, "Copyright
 (c) 2022 A.B. Ma and A. Lerch"); ``scripts/convert_aisfx_weights.py`` converted its checkpoint to
 safetensors, so loading executes no pickle. The network is rebuilt here in plain torch with the
-checkpoint's module names. The front end follows the published pipeline, computed in torch so it
-runs batched and on the GPU:
+checkpoint's module names. The front end is the one the model was trained with (the Essentia path of
+``aisfx.inference``, its default), computed in torch so it runs batched and on the GPU:
 
-1. 44.1 kHz mono, peak-normalised;
-2. power mel spectrogram: n_fft 2048 (Hann), hop 1024, centred frames, 96 HTK mels 0-22050 Hz,
-   each filter L1-normalised;
+1. 44.1 kHz mono, at its own level (Essentia's loader does not normalise: replay gain -6 dB
+   with a +6 dB offset, a factor of 1);
+2. power mel spectrogram: frames of 2048 samples (Hann) every 1024, the first starting 1024
+   samples before the sound, ``ceil(N / 1024) + 1`` frames in all (Essentia's framing);
+   96 mel bands 0-22050 Hz, triangles linear in HTK mel, each normalised to unit sum;
 3. ``log10(1e4 * S + 1) / 9.457798957824707`` (the training set's maximum);
 4. blocks of 100 frames (2.32 s) with a 50-frame hop; a sound shorter than a block is zero-padded,
    the partial tail block of a longer one is dropped (as the reference does);
@@ -79,25 +81,46 @@ class AisfxNet(nn.Module):
         return x.mean(dim=3).amax(dim=2)
 
 
-def mel_filterbank(device: torch.device | str = "cpu") -> torch.Tensor:
-    """(1025 bins, 96 mels) HTK mel filters, each L1-normalised (librosa ``norm=1``)."""
-    from torchaudio.functional import melscale_fbanks
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
 
-    filters = melscale_fbanks(
-        N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm=None, mel_scale="htk"
-    ).to(torch.float64)
-    filters = filters / filters.sum(dim=0, keepdim=True).clamp_min(1e-12)
-    return filters.to(device=device, dtype=torch.float32)
+
+def mel_filterbank(device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1025 bins, 96 mels) filters as Essentia's ``MelBands`` builds them for aisfx.
+
+    Band edges are evenly spaced in HTK mel (on a float32 grid); each triangle is linear in mel
+    (not in Hz, unlike librosa's) over the FFT bins between its outer edges, and sums to one.
+    """
+    mel_edges = np.linspace(0.0, _hz_to_mel(np.float64(SAMPLE_RATE / 2)), N_MELS + 2,
+                            dtype=np.float32).astype(np.float64)
+    hz_edges = 700.0 * (10.0 ** (mel_edges / 2595.0) - 1.0)
+    bin_hz = np.arange(N_FFT // 2 + 1) * (SAMPLE_RATE / N_FFT)
+    bin_mel = _hz_to_mel(bin_hz)
+    spacing = SAMPLE_RATE / N_FFT
+    filters = np.zeros((N_FFT // 2 + 1, N_MELS))
+    for band in range(N_MELS):
+        low, centre, high = mel_edges[band:band + 3]
+        first = int(np.ceil(hz_edges[band] / spacing))
+        last = min(int(np.floor(hz_edges[band + 2] / spacing)), N_FFT // 2)
+        mels = bin_mel[first:last + 1]
+        rising = (mels - low) / (centre - low)
+        falling = (high - mels) / (high - centre)
+        filters[first:last + 1, band] = np.clip(np.where(mels <= centre, rising, falling), 0, None)
+    filters /= np.maximum(filters.sum(axis=0, keepdims=True), 1e-12)
+    return torch.from_numpy(filters).to(device=device, dtype=torch.float32)
+
+
+def frame_count(samples: int) -> int:
+    """Essentia's frame count for a sound of ``samples``: ``ceil(samples / 1024) + 1``."""
+    return -(-samples // HOP) + 1
 
 
 def log_mel(waveform: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
-    """Peak-normalised 44.1 kHz mono waveform (time,) → (frames, 96) scaled log-mel."""
-    peak = waveform.abs().max()
-    if peak > 0:
-        waveform = waveform / peak
-    window = torch.hann_window(N_FFT, device=waveform.device)
-    spectrum = torch.stft(waveform, N_FFT, HOP, window=window, center=True, pad_mode="constant",
-                          return_complex=True)
+    """44.1 kHz mono waveform (time,) → (frames, 96) scaled log-mel, framed as Essentia does."""
+    count = frame_count(waveform.shape[0])
+    padded = functional.pad(waveform, (HOP, HOP * count - waveform.shape[0]))
+    window = torch.hann_window(N_FFT, periodic=False, device=waveform.device)
+    spectrum = torch.stft(padded, N_FFT, HOP, window=window, center=False, return_complex=True)
     power = spectrum.real.square() + spectrum.imag.square()  # (1025, frames)
     mel = filters.T @ power
     return (torch.log10(1e4 * mel + 1.0) / LOG_MEL_MAX).T.contiguous()
