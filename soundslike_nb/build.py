@@ -99,7 +99,9 @@ def build_library(
     root_paths = [os.path.abspath(os.fspath(root)) for root in roots]
     report = BuildReport()
 
-    model = _resolve_embedder(embedder, previous, token=token, device=device)
+    # With a cluster the workers embed; this process only needs the model's provenance.
+    model = _resolve_embedder(embedder, previous, token=token,
+                              device="cpu" if client is not None else device)
     model_info = model.provenance if model is not None else previous.provenance["embedder"]
     if previous is not None and model is not None:
         Library(previous, path=target).check_embedder(model)
@@ -114,12 +116,21 @@ def build_library(
 
     new_rows, new_vectors = [resumed_rows], [resumed_vectors]
     if todo:
-        if model is None:
-            model = _resolve_embedder(embedder or DEFAULT_EMBEDDER, None, token=token,
-                                      device=device)
+        # the model as named: the library's own unless another was asked for
+        named = embedder if embedder is not None else _source_of(model_info)
+        if client is None:
+            if model is None:
+                model = _resolve_embedder(named, None, token=token, device=device)
+            batches = embed_files(todo, model, max_duration=max_duration)
+        else:
+            from .distributed import embed_on_cluster
+
+            # Each worker loads the model from its name once; an Embedder object is sent.
+            batches = embed_on_cluster(client, todo, named, token=token, device=device,
+                                       max_duration=max_duration)
         bar = _progress_bar(todo, progress)
         try:
-            for batch in embed_files(todo, model, max_duration=max_duration):
+            for batch in batches:
                 rows = _rows_of(batch)
                 new_rows.append(rows)
                 new_vectors.append(batch.embeddings)
@@ -172,6 +183,11 @@ def _resolve_embedder(embedder, previous: LibraryTable | None, *, token, device)
     if not all(hasattr(embedder, name) for name in ("embed", "provenance", "sample_rate")):
         raise EmbedderError(f"{embedder!r} is neither a model name nor an Embedder")
     return embedder
+
+
+def _source_of(model_info: dict) -> str:
+    """What to pass to ``get_embedder`` to get the model a provenance record describes."""
+    return str(model_info.get("source") or model_info["id"])
 
 
 def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],

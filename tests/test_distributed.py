@@ -1,0 +1,83 @@
+"""Indexing on a local Dask cluster: same rows as one process, and a dead worker loses nothing."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import soundslike_nb as sl
+from soundslike_nb import distributed
+
+pytestmark = pytest.mark.slow
+
+
+class DiesOnce:
+    """The real aisfx model, but the first worker to use it dies (a marker file makes it once)."""
+
+    def __init__(self, marker: str) -> None:
+        from soundslike_nb.embedders.aisfx import AisfxEmbedder
+
+        self.marker = marker
+        self.model = AisfxEmbedder(device="cpu")
+        self.id, self.sample_rate, self.dimension = (self.model.id, self.model.sample_rate,
+                                                     self.model.dimension)
+
+    @property
+    def provenance(self):
+        return self.model.provenance
+
+    def embed(self, waveforms):
+        if not os.path.exists(self.marker):
+            with open(self.marker, "w") as flag:
+                flag.write(str(os.getpid()))
+            os._exit(1)  # the worker process dies mid-chunk, as on a lost machine
+        return self.model.embed(waveforms)
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = distributed.connect(workers=2)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def single_process(demo_dir, aisfx):
+    return sl.build_library(demo_dir, embedder=aisfx, progress=False)
+
+
+def _same_library(cluster_lib, single_lib) -> None:
+    assert list(cluster_lib.rows["path"]) == list(single_lib.rows["path"])
+    a, b = cluster_lib.embeddings, single_lib.embeddings
+    cosines = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosines.min() >= 0.9999
+
+
+def test_two_workers_match_one_process(client, demo_dir, single_process, tmp_path, monkeypatch):
+    monkeypatch.setattr(distributed, "CHUNK_FILES", 8)
+    out = tmp_path / "lib.parquet"
+    lib = sl.build_library(demo_dir, out=out, client=client, progress=False)
+    assert lib.report.embedded == len(single_process)
+    _same_library(lib, single_process)
+    again = sl.build_library(demo_dir, out=out, client=client, progress=False)
+    assert again.report.embedded == 0 and again.report.unchanged == len(lib)
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(client, demo_dir, single_process,
+                                                       tmp_path, monkeypatch):
+    monkeypatch.setattr(distributed, "CHUNK_FILES", 8)
+    marker = tmp_path / "died"
+    lib = sl.build_library(demo_dir, client=client, embedder=DiesOnce(str(marker)),
+                           progress=False)
+    assert marker.exists()  # a worker really died
+    assert lib.rows["path"].is_unique
+    _same_library(lib, single_process)
+
+
+def test_connect_refuses_a_bad_scheduler_and_worker_count():
+    with pytest.raises(sl.SoundslikeError, match="workers"):
+        distributed.connect(workers=0)
+    with pytest.raises(sl.SoundslikeError, match="scheduler"):
+        distributed.connect(scheduler="tcp://127.0.0.1:9")
