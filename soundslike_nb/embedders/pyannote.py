@@ -1,0 +1,497 @@
+"""pyannote.audio embedding models (x-vector, WeSpeaker ResNet...) as soundslike_nb embedders.
+
+A model comes from the Hugging Face hub (``get_embedder("pyannote/embedding", token=...)``) or
+from a local checkpoint file (``get_embedder("models/xvector.ckpt")``); either way it is loaded by
+pyannote's own ``Model.from_pretrained`` and run like ``Inference(model, window="whole")`` on
+in-memory waveforms, so no FFmpeg is needed. Only models whose specifications say
+``Problem.REPRESENTATION`` at ``Resolution.CHUNK`` (one vector per input) are accepted.
+
+How a sound becomes one vector:
+
+* **Short sounds** are zero-padded, half before and half after, to the shortest input the
+  architecture accepts: two output frames, because statistics pooling needs two frames for its
+  standard deviation (XVectorSincNet: 5041 samples = 0.32 s at 16 kHz; WeSpeakerResNet34: 1680 =
+  0.105 s). Zeros add silence, which sound-effect files are full of anyway; repeating the sound
+  instead would invent a rhythm (one click becomes three). Centring keeps the sound away from
+  the edges, where the valid convolutions see it through fewer windows.
+* **Long sounds** (over ``WINDOW_S`` = 10 s) are cut into 10 s windows with a 5 s hop (50 %
+  overlap), the last window aligned with the end of the sound, and the L2-normalised window
+  embeddings are averaged. Ten seconds is several times the 2-5 s chunks these models are
+  trained on, so each window's statistics are stable, while it bounds memory (one hour in a
+  single pass needs gigabytes) and gives equal-length windows that batch exactly. The overlap
+  means an event cut by one window boundary lies whole inside the neighbouring window, and all
+  but the first and last 5 s weigh the same in the average; it costs about twice the compute of
+  back-to-back windows. Normalising before averaging gives each window one vote, however loud.
+* **Batching**: instance normalisation (SincNet) and fbank mean-centring (WeSpeaker) make the
+  output depend on the padding, so inputs are never padded to a common length; inputs of
+  exactly equal length (all windows of long sounds, equal-length clips) are run together, up to
+  about 20 s of audio per pass on a CPU and 320 s on a GPU; others go one at a time through
+  ``Inference``. Both give the same vectors (cosine > 0.9999).
+
+pyannote.audio 4 sends usage telemetry by default. Unless ``PYANNOTE_METRICS_ENABLED`` was set
+by the user (``1`` or ``true`` opts in), loading a model here turns it off for the process.
+Checkpoints are pickles that pyannote unpickles in full: load only files you trust.
+
+Example:
+    >>> from soundslike_nb.embedders import get_embedder
+    >>> embedder = get_embedder("pyannote/wespeaker-voxceleb-resnet34-LM")  # doctest: +SKIP
+    >>> embedder.embed([np.zeros(16000, np.float32)]).shape  # doctest: +SKIP
+    (1, 256)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..audio import validate_waveform
+from ..errors import EmbedderError
+from ._torch import resolve_device
+
+__all__ = ["HOP_S", "WINDOW_S", "PyannoteEmbedder"]
+
+#: Sounds longer than this are embedded as the average of windows this long (seconds).
+WINDOW_S = 10.0
+#: Step between consecutive windows (seconds): 50 % overlap.
+HOP_S = 5.0
+
+_CHECKPOINT_FILE = "pytorch_model.bin"  # what pyannote looks for in a hub repo or a directory
+_CHECKPOINT_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".safetensors"}
+_TELEMETRY_ENV = "PYANNOTE_METRICS_ENABLED"
+_PROBE_TIMEOUT_S = 4.0
+# Audio per forward pass. On 2 CPU threads, XVectorSincNet gains ~25 % from batches of 4 x 5 s
+# while WeSpeakerResNet34 loses ~30 % at 8 x 10 s: about 20 s per batch suits both.
+_BATCH_SECONDS = {"cpu": 20.0, "cuda": 320.0}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _telemetry_opted_in() -> bool:
+    """Whether the user, not pyannote's own import, asked for telemetry."""
+    value = os.environ.get(_TELEMETRY_ENV)
+    if value is None:
+        return False
+    if "pyannote.audio.telemetry.metrics" in sys.modules and value == "true":
+        # pyannote writes "true" into the environment when imported; only a value the process
+        # started with is the user's choice.
+        try:
+            startup = Path("/proc/self/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"{_TELEMETRY_ENV}=true".encode() in startup
+    return value.strip().lower() in _TRUE
+
+
+def _import_pyannote():
+    """Import pyannote.audio with its telemetry off unless the user opted in."""
+    if not _telemetry_opted_in():
+        os.environ[_TELEMETRY_ENV] = "false"  # read by pyannote at import and at each model load
+    try:
+        import pyannote.audio
+    except (ImportError, OSError) as exc:  # OSError: a torchaudio built for another torch
+        raise EmbedderError(
+            f"pyannote.audio cannot be imported ({exc}): install it with "
+            "'pip install pyannote.audio' next to matching torch and torchaudio versions"
+        ) from None
+    return pyannote.audio
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (PK...) or, in its legacy format, a pickle (0x80)."""
+    with open(path, "rb") as stream:
+        head = stream.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _load_model(checkpoint: Path, label: str):
+    """``Model.from_pretrained`` on a local file, with each failure said in a sentence."""
+    if checkpoint.stat().st_size == 0:
+        raise EmbedderError(f"{label!r} is not a pyannote.audio checkpoint (empty file)")
+    if not _looks_like_torch_file(checkpoint):
+        raise EmbedderError(f"{label!r} is not a pyannote.audio checkpoint (not a PyTorch file)")
+    _import_pyannote()
+    from pyannote.audio import Model
+
+    try:
+        model = Model.from_pretrained(checkpoint, map_location=torch.device("cpu"))
+    except (KeyError, TypeError) as exc:
+        raise EmbedderError(
+            f"{label!r} is a PyTorch file but not a pyannote.audio checkpoint "
+            f"(no {exc} entry where pyannote expects one)"
+        ) from None
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise EmbedderError(
+            f"{label!r} needs an architecture this pyannote.audio does not have ({exc}): "
+            "it may need another pyannote.audio version"
+        ) from None
+    except Exception as exc:  # torch.load reports corrupt files with many exception types
+        reason = str(exc).split(". ")[0].strip()
+        raise EmbedderError(
+            f"{label!r} is not a loadable pyannote.audio checkpoint "
+            f"({type(exc).__name__}: {reason})"
+        ) from None
+    if model is None:
+        raise EmbedderError(f"{label!r}: pyannote.audio returned no model")
+    return model
+
+
+def _check_is_embedding(model, label: str) -> None:
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+
+    specifications = getattr(model, "specifications", None)
+    if isinstance(specifications, Specifications) and (
+        specifications.problem == Problem.REPRESENTATION
+        and specifications.resolution == Resolution.CHUNK
+    ):
+        return
+    if isinstance(specifications, Specifications):
+        found = (
+            f"a {specifications.problem.name.lower().replace('_', ' ')} model "
+            f"with {specifications.resolution.name.lower()} resolution"
+        )
+    else:
+        found = f"specifications {specifications!r}"
+    raise EmbedderError(
+        f"{label!r} holds {type(model).__name__}, {found}, not an embedding model "
+        "(one vector per sound: problem REPRESENTATION, resolution CHUNK); use an embedding "
+        "model such as 'pyannote/embedding' or 'pyannote/wespeaker-voxceleb-resnet34-LM'"
+    )
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
+def _hub_unreachable(endpoint: str) -> str | None:
+    """Why ``endpoint`` (or the proxy in front of it) takes no TCP connection; None if it does.
+
+    huggingface_hub retries a failed connection for about 23 s; a bare connect answers in
+    milliseconds, and a thread bounds even a hanging DNS lookup.
+    """
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxy_url.hostname or "", proxy_url.port or 8080
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port}: {exc.strerror or exc}")
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(_PROBE_TIMEOUT_S + 1.0)
+    return outcome[0] if outcome else f"{host}:{port}: no answer in {_PROBE_TIMEOUT_S + 1:g} s"
+
+
+def _download(hub_id: str, *, token: str | None, revision: str | None, cache_dir) -> Path:
+    """The hub checkpoint's path in the local cache, downloading it when needed and possible."""
+    import importlib.metadata
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub import errors as hub_errors
+
+    endpoint = _hub_endpoint()
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE or (
+        constants.HF_HUB_OFFLINE
+    )
+    why_unreachable = None if offline else _hub_unreachable(endpoint)
+    arguments = dict(
+        revision=revision, cache_dir=cache_dir, token=token, endpoint=endpoint,
+        library_name="pyannote", library_version=importlib.metadata.version("pyannote.audio"),
+    )
+    try:
+        return Path(huggingface_hub.hf_hub_download(
+            hub_id, _CHECKPOINT_FILE, local_files_only=offline or why_unreachable is not None,
+            **arguments,
+        ))
+    except hub_errors.LocalEntryNotFoundError:
+        if offline:
+            raise EmbedderError(
+                f"{hub_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+                "unset HF_HUB_OFFLINE and connect to the network to download it once, "
+                "or pass the path of a local checkpoint"
+            ) from None
+        raise EmbedderError(
+            f"cannot reach the Hugging Face hub to download {hub_id!r} "
+            f"({why_unreachable or 'network error'}) and it is not in the local cache: check the "
+            "network connection or proxy (HTTPS_PROXY), or pass the path of a local checkpoint; "
+            "HF_HUB_OFFLINE=1 uses only the cache"
+        ) from None
+    except hub_errors.GatedRepoError:
+        if token is None:
+            raise EmbedderError(
+                f"{hub_id!r} is gated: accept its conditions at https://hf.co/{hub_id} while "
+                "logged in, create a read token at https://hf.co/settings/tokens, then set "
+                "HF_TOKEN or pass --token"
+            ) from None
+        raise EmbedderError(
+            f"the token has no access to gated {hub_id!r}: accept its conditions at "
+            f"https://hf.co/{hub_id} with the account that owns the token"
+        ) from None
+    except hub_errors.RepositoryNotFoundError:
+        raise EmbedderError(
+            f"no such checkpoint file, and no model {hub_id!r} on the Hugging Face hub (or it "
+            f"is private and {'the token cannot' if token else 'no token was given to'} see it)"
+        ) from None
+    except hub_errors.HFValidationError as exc:
+        raise EmbedderError(
+            f"{hub_id!r} is neither a checkpoint file nor a hub id like 'pyannote/embedding' "
+            f"({str(exc).splitlines()[0].split(' Use `repo_type`')[0]})"
+        ) from None
+    except hub_errors.RevisionNotFoundError:
+        raise EmbedderError(f"{hub_id!r} has no revision {revision!r}") from None
+    except hub_errors.EntryNotFoundError:
+        raise EmbedderError(
+            f"{hub_id!r} has no {_CHECKPOINT_FILE}: it is not a pyannote.audio model "
+            "(pipelines such as speaker diarization are not embedding models)"
+        ) from None
+    except hub_errors.HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status == 401:
+            raise EmbedderError(
+                "the Hugging Face hub refused the token (invalid or expired): check HF_TOKEN "
+                "or --token, or create one at https://hf.co/settings/tokens"
+            ) from None
+        raise EmbedderError(f"downloading {hub_id!r} failed (HTTP {status}: {exc})") from None
+
+
+class PyannoteEmbedder:
+    """A pyannote.audio embedding model behind the soundslike_nb ``Embedder`` protocol.
+
+    Build one with :meth:`from_hub` or :meth:`from_checkpoint` (or ``get_embedder``).
+
+    Example:
+        >>> embedder = PyannoteEmbedder.from_checkpoint("xvector.ckpt")  # doctest: +SKIP
+        >>> embedder.embed([np.zeros(8000, np.float32)]).shape  # doctest: +SKIP
+        (1, 512)
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        id: str,
+        weights_sha256: str,
+        revision: str | None = None,
+        source: str | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        from pyannote.audio import Inference
+
+        _check_is_embedding(model, id)
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
+        self.id = id
+        self.sample_rate = int(model.hparams.sample_rate)
+        self.batch_size = batch_size
+        self._batch_samples = round(_BATCH_SECONDS.get(self.device.type, 20.0) * self.sample_rate)
+        self._weights_sha256 = weights_sha256
+        self._revision = revision
+        self._source = source or id  # what get_embedder needs to load this model again
+        self._inference = Inference(self.model, window="whole", device=self.device)
+        self.min_samples = self._minimum_samples()
+        probe = self._run([np.random.default_rng(0).standard_normal(self.min_samples)])
+        if probe.ndim != 2 or not np.isfinite(probe).all():
+            raise EmbedderError(
+                f"{id!r}: {type(model).__name__} gave output of shape {probe.shape} "
+                f"(finite: {np.isfinite(probe).all()}), not one finite vector per sound"
+            )
+        self.dimension = int(probe.shape[1])
+        self.window_samples = round(WINDOW_S * self.sample_rate)
+        self.hop_samples = round(HOP_S * self.sample_rate)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike, *, device: str | None = None
+    ) -> PyannoteEmbedder:
+        """Load a local pyannote.audio checkpoint file (or a directory holding pytorch_model.bin).
+
+        Example:
+            >>> PyannoteEmbedder.from_checkpoint("models/xvector.ckpt").id  # doctest: +SKIP
+            'checkpoint:xvector.ckpt@1f0e3dad9990'
+        """
+        checkpoint = Path(path).expanduser()
+        if checkpoint.is_dir():
+            checkpoint = checkpoint / _CHECKPOINT_FILE
+            if not checkpoint.is_file():
+                raise EmbedderError(f"{os.fspath(path)!r}: directory without {_CHECKPOINT_FILE}")
+            name = f"{checkpoint.parent.name}/{checkpoint.name}"
+        elif checkpoint.is_file():
+            name = checkpoint.name
+        else:
+            raise EmbedderError(f"no such checkpoint: {os.fspath(path)!r}")
+        label = os.fspath(path)
+        sha256 = _sha256(checkpoint)
+        model = _load_model(checkpoint, label)
+        _check_is_embedding(model, label)
+        return cls(model, id=f"checkpoint:{name}@{sha256[:12]}", weights_sha256=sha256,
+                   source=str(checkpoint.resolve()), device=device)
+
+    @classmethod
+    def from_hub(
+        cls,
+        hub_id: str,
+        *,
+        token: str | None = None,
+        device: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> PyannoteEmbedder:
+        """Download (or take from the cache) a pyannote.audio model on the Hugging Face hub.
+
+        Args:
+            hub_id: e.g. ``"pyannote/wespeaker-voxceleb-resnet34-LM"``.
+            token: for gated models; default ``$HF_TOKEN``, then the ``hf auth login`` token.
+            device: ``"cpu"``, ``"cuda"``...; default a GPU when there is one.
+            revision: a branch, tag or commit of the hub repository (default ``main``).
+            cache_dir: the Hugging Face cache to use (default ``$HF_HUB_CACHE``).
+
+        Example:
+            >>> PyannoteEmbedder.from_hub("pyannote/embedding", token="hf_...")  # doctest: +SKIP
+        """
+        if Path(hub_id).suffix.lower() in _CHECKPOINT_SUFFIXES:  # a mistyped path, not an id
+            raise EmbedderError(f"no such checkpoint: {hub_id!r}")
+        token = token or os.environ.get("HF_TOKEN") or None
+        checkpoint = _download(hub_id, token=token, revision=revision, cache_dir=cache_dir)
+        model = _load_model(checkpoint, hub_id)
+        _check_is_embedding(model, hub_id)
+        commit = checkpoint.parent.name if checkpoint.parent.parent.name == "snapshots" else None
+        return cls(model, id=hub_id, weights_sha256=_sha256(checkpoint), revision=commit,
+                   device=device)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a library file records about the model, so that mismatches can be caught."""
+        from pyannote.audio import __version__
+
+        architecture = type(self.model)
+        provenance = {
+            "id": self.id,
+            "backend": "pyannote.audio",
+            "version": f"pyannote.audio {__version__} {architecture.__name__}",
+            "architecture": f"{architecture.__module__}.{architecture.__name__}",
+            "dimension": self.dimension,
+            "sample_rate": self.sample_rate,
+            "weights_sha256": self._weights_sha256,
+            "source": self._source,
+            "window_s": WINDOW_S,
+            "hop_s": HOP_S,
+            "min_samples": self.min_samples,
+        }
+        if self._revision is not None:
+            provenance["revision"] = self._revision
+        return provenance
+
+    def embed(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """Embed mono waveforms at ``sample_rate``: one float32 row of ``dimension`` per sound.
+
+        Example:
+            >>> embedder.embed([np.zeros(800, np.float32), np.ones(16000)]).shape  # doctest: +SKIP
+            (2, 512)
+        """
+        segments: list[np.ndarray] = []
+        owners: list[int] = []
+        count = 0
+        for index, samples in enumerate(waveforms):
+            waveform = validate_waveform(samples, name=f"waveform {index}")
+            pieces = self._segments(waveform)
+            segments.extend(pieces)
+            owners.extend([index] * len(pieces))
+            count += 1
+        if not count:
+            return np.zeros((0, self.dimension), np.float32)
+        outputs = self._run(segments)
+        if not np.isfinite(outputs).all():
+            bad = sorted({owners[i] for i in np.flatnonzero(~np.isfinite(outputs).all(axis=1))})
+            raise EmbedderError(f"{self.id}: non-finite embedding for waveform(s) {bad}")
+        owner_array = np.asarray(owners)
+        embeddings = np.empty((count, self.dimension), np.float32)
+        for index in range(count):
+            rows = outputs[owner_array == index]
+            if len(rows) > 1:  # windows of a long sound: one vote each
+                norms = np.linalg.norm(rows, axis=1, keepdims=True)
+                rows = rows / np.maximum(norms, 1e-12)
+            embeddings[index] = rows.mean(axis=0)
+        return embeddings
+
+    def _segments(self, waveform: np.ndarray) -> list[np.ndarray]:
+        """Pad a short waveform; cut a long one into overlapping windows."""
+        length = len(waveform)
+        if length < self.min_samples:
+            before = (self.min_samples - length) // 2
+            return [np.pad(waveform, (before, self.min_samples - length - before))]
+        if length <= self.window_samples:
+            return [waveform]
+        starts = list(range(0, length - self.window_samples + 1, self.hop_samples))
+        if starts[-1] + self.window_samples < length:
+            starts.append(length - self.window_samples)
+        return [waveform[start : start + self.window_samples] for start in starts]
+
+    def _run(self, segments: Sequence[np.ndarray]) -> np.ndarray:
+        """Model outputs for ``segments``, batching those of equal length (exact, no padding)."""
+        by_length: dict[int, list[int]] = {}
+        for position, segment in enumerate(segments):
+            by_length.setdefault(len(segment), []).append(position)
+        outputs: list[np.ndarray | None] = [None] * len(segments)
+        if any(len(positions) > 1 for positions in by_length.values()):
+            from pyannote.audio.utils.reproducibility import fix_reproducibility
+
+            fix_reproducibility(self.device)  # what Inference.__call__ does: no TF32 on GPUs
+        with torch.inference_mode():
+            for length, positions in by_length.items():
+                size = max(1, min(self.batch_size, self._batch_samples // length))
+                for first in range(0, len(positions), size):
+                    batch = positions[first : first + size]
+                    for position, row in zip(batch, self._forward([segments[p] for p in batch])):
+                        outputs[position] = row
+        return np.stack(outputs).astype(np.float32, copy=False)
+
+    def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
+        waveforms = torch.from_numpy(np.stack(batch).astype(np.float32, copy=False))
+        try:
+            if len(batch) == 1:
+                output = self._inference({"waveform": waveforms, "sample_rate": self.sample_rate})
+                return np.asarray(output)[None]
+            # Inference takes one waveform at a time; equal lengths make this the same computation.
+            return self._inference.infer(waveforms[:, None, :])
+        except (RuntimeError, MemoryError) as exc:
+            raise EmbedderError(
+                f"{self.id}: running {type(self.model).__name__} on {len(batch)} input(s) of "
+                f"{waveforms.shape[-1]} samples failed ({exc})"
+            ) from None
+
+    def _minimum_samples(self) -> int:
+        """The shortest input giving two output frames (statistics pooling needs two)."""
+        try:
+            return int(self.model.receptive_field_size(num_frames=2))
+        except (AttributeError, NotImplementedError, TypeError):
+            return self.sample_rate // 2  # an architecture that cannot say: the probe checks it

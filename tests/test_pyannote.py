@@ -1,0 +1,403 @@
+"""The pyannote.audio backend, on checkpoints with seeded random weights built here; no network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+# Imported plainly, not with importorskip: a broken torch/torchaudio pair must fail, not skip.
+import pyannote.audio
+import pytest
+import torch
+from pyannote.audio import Inference
+
+from soundslike_nb.embedders import Embedder, get_embedder
+from soundslike_nb.embedders import pyannote as backend
+from soundslike_nb.errors import AudioError, EmbedderError
+
+from .pyannote_fixture import (
+    make_segmentation_checkpoint,
+    make_wespeaker_checkpoint,
+    make_xvector_checkpoint,
+)
+
+SR = 16000
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def noise(samples: int, seed: int) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(samples)).astype(np.float32)
+
+
+def tone(samples: int, frequency: float) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * frequency * np.arange(samples) / SR)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pyannote")
+    return {
+        "xvector": make_xvector_checkpoint(folder / "xvector.ckpt"),
+        "segmentation": make_segmentation_checkpoint(folder / "vad.ckpt"),
+    }
+
+
+@pytest.fixture(scope="module")
+def embedder(checkpoints):
+    return get_embedder(checkpoints["xvector"], device="cpu")
+
+
+def fake_download(monkeypatch, behaviour) -> list[dict]:
+    """Replace hf_hub_download with ``behaviour(**kwargs)``; the probe says the hub answers."""
+    import huggingface_hub
+
+    calls: list[dict] = []
+
+    def download(repo_id, filename, **kwargs):
+        calls.append({"repo_id": repo_id, "filename": filename, **kwargs})
+        return behaviour(**kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setattr(backend, "_hub_unreachable", lambda endpoint: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    return calls
+
+
+def hub_error(kind: type, status: int) -> Exception:
+    response = SimpleNamespace(status_code=status, headers={}, request=None)
+    return kind(f"{status} Client Error", response=response)
+
+
+def snapshot_of(checkpoint: Path, root: Path) -> Path:
+    """Copy ``checkpoint`` where the Hugging Face cache would keep it."""
+    target = root / "models--someone--model" / "snapshots" / COMMIT / "pytorch_model.bin"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, target)
+    return target
+
+
+# --- loading and the protocol ----------------------------------------------------------------
+
+
+def test_pyannote_and_torchaudio_work_together():
+    import torchaudio
+
+    assert pyannote.audio.__version__.startswith("4.")
+    spectrum = torchaudio.compliance.kaldi.fbank(torch.zeros(1, 4000), num_mel_bins=20)
+    assert spectrum.shape[1] == 20
+
+
+def test_checkpoint_loads_through_the_registry(embedder, checkpoints):
+    sha256 = hashlib.sha256(checkpoints["xvector"].read_bytes()).hexdigest()
+    assert isinstance(embedder, Embedder)
+    assert embedder.id == f"checkpoint:xvector.ckpt@{sha256[:12]}"
+    assert (embedder.sample_rate, embedder.dimension, embedder.min_samples) == (16000, 512, 5041)
+    assert not embedder.model.training
+
+
+def test_provenance_is_complete_and_serialisable(embedder, checkpoints):
+    provenance = json.loads(json.dumps(embedder.provenance))
+    assert provenance["id"] == embedder.id
+    assert provenance["backend"] == "pyannote.audio"
+    assert provenance["version"] == f"pyannote.audio {pyannote.audio.__version__} XVectorSincNet"
+    assert provenance["dimension"] == 512 and provenance["sample_rate"] == 16000
+    assert provenance["weights_sha256"] == hashlib.sha256(
+        checkpoints["xvector"].read_bytes()
+    ).hexdigest()
+    assert (provenance["window_s"], provenance["hop_s"]) == (backend.WINDOW_S, backend.HOP_S)
+
+
+def test_directory_with_pytorch_model_bin_loads(checkpoints, tmp_path):
+    shutil.copyfile(checkpoints["xvector"], tmp_path / "pytorch_model.bin")
+    loaded = get_embedder(tmp_path, device="cpu")
+    assert loaded.id.startswith(f"checkpoint:{tmp_path.name}/pytorch_model.bin@")
+
+
+def test_wespeaker_architecture_is_256_d_and_takes_short_sounds(tmp_path):
+    loaded = get_embedder(make_wespeaker_checkpoint(tmp_path / "wespeaker.ckpt"), device="cpu")
+    assert (loaded.dimension, loaded.min_samples) == (256, 1680)
+    embeddings = loaded.embed([noise(1000, 0), noise(SR, 1)])
+    assert embeddings.shape == (2, 256) and np.isfinite(embeddings).all()
+
+
+# --- embedding -------------------------------------------------------------------------------
+
+
+def test_embeddings_of_every_length_are_finite_float32_and_deterministic(embedder):
+    lengths = [1, 100, 5040, 5041, SR, 10 * SR, 10 * SR + 1, 16 * SR]  # padded ... windowed
+    waveforms = [noise(length, seed) for seed, length in enumerate(lengths)]
+    first = embedder.embed(waveforms)
+    assert first.shape == (len(lengths), 512) and first.dtype == np.float32
+    assert np.isfinite(first).all()
+    np.testing.assert_array_equal(first, embedder.embed(waveforms))
+
+
+def test_silence_and_empty_input(embedder):
+    assert np.isfinite(embedder.embed([np.zeros(SR, np.float32)])).all()
+    empty = embedder.embed([])
+    assert empty.shape == (0, 512) and empty.dtype == np.float32
+
+
+def test_same_sound_gives_cosine_one_and_different_sounds_less(embedder):
+    sounds = [noise(2 * SR, 1), noise(2 * SR, 1), noise(2 * SR, 2), tone(2 * SR, 440)]
+    first, copy, other, low, high = embedder.embed([*sounds, tone(2 * SR, 3000)])
+    assert cosine(first, copy) > 0.999999
+    assert cosine(first, low) < 0.9999  # random weights: all vectors are alike, but not equal
+    assert cosine(low, high) < 0.999
+    assert cosine(first, other) < cosine(first, copy)
+
+
+def test_batched_path_equals_pyannote_inference_one_by_one(embedder):
+    inference = Inference(embedder.model, window="whole")
+
+    def whole(samples: np.ndarray) -> np.ndarray:
+        return inference({"waveform": torch.from_numpy(samples)[None], "sample_rate": SR})
+
+    clips = [noise(SR, seed) for seed in range(5)]  # equal lengths: one batch
+    for clip, embedding in zip(clips, embedder.embed(clips)):
+        assert cosine(embedding, whole(clip)) >= 0.9999
+
+    short = noise(1000, 7)  # centred in zeros up to the 5041-sample minimum
+    padded = np.pad(short, (2020, 2021))
+    assert cosine(embedder.embed([short])[0], whole(padded)) >= 0.9999
+
+    long = noise(23 * SR, 8)  # windows start at 0, 5, 10 and (aligned to the end) 13 s
+    windows = [whole(long[start * SR : (start + 10) * SR]) for start in (0, 5, 10, 13)]
+    expected = np.mean([w / np.linalg.norm(w) for w in windows], axis=0)
+    assert cosine(embedder.embed([long])[0], expected) >= 0.9999
+
+
+def test_bad_waveforms_are_refused(embedder):
+    with pytest.raises(AudioError, match="waveform 1"):
+        embedder.embed([noise(SR, 0), np.full(SR, np.nan, np.float32)])
+    with pytest.raises(AudioError, match="0 samples"):
+        embedder.embed([np.zeros(0, np.float32)])
+
+
+# --- local checkpoint errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["missing.ckpt", "nowhere/model.bin"])
+def test_missing_checkpoint(tmp_path, name):
+    with pytest.raises(EmbedderError, match="no such checkpoint"):
+        get_embedder(tmp_path / name)
+
+
+def test_missing_relative_checkpoint_is_not_looked_up_on_the_hub(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EmbedderError, match=r"no such checkpoint: 'models/xvector\.pt'"):
+        get_embedder("models/xvector.pt")
+
+
+def test_malformed_hub_id(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EmbedderError, match="neither a checkpoint file nor a hub id"):
+        get_embedder("not/a/hub id")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is a text file\n", "not a pyannote.audio checkpoint"),
+        (b"", "empty file"),
+        (b"PK\x03\x04 a truncated zip", "not a loadable pyannote.audio checkpoint"),
+    ],
+)
+def test_file_that_is_not_a_checkpoint(tmp_path, content, message):
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(EmbedderError, match=message):
+        get_embedder(path)
+
+
+def test_torch_file_that_is_not_a_pyannote_checkpoint(tmp_path):
+    path = tmp_path / "weights.ckpt"
+    torch.save({"state_dict": {"weight": torch.zeros(3)}}, path)
+    with pytest.raises(EmbedderError, match=r"PyTorch file but not a pyannote.audio checkpoint"):
+        get_embedder(path)
+
+
+def test_directory_without_checkpoint(tmp_path):
+    with pytest.raises(EmbedderError, match=r"directory without pytorch_model.bin"):
+        get_embedder(tmp_path)
+
+
+def test_segmentation_model_is_not_an_embedding_model(checkpoints):
+    with pytest.raises(EmbedderError, match=r"PyanNet.*not an embedding model"):
+        get_embedder(checkpoints["segmentation"])
+
+
+# --- the hub (never reached) -----------------------------------------------------------------
+
+
+def test_hub_offline_fails_at_once(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(EmbedderError, match="HF_HUB_OFFLINE") as raised:
+        get_embedder("soundslike-tests/no-such-model")
+    assert time.monotonic() - started < 30
+    assert "network" in str(raised.value)
+
+
+def test_unreachable_hub_fails_fast(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused
+    started = time.monotonic()
+    with pytest.raises(EmbedderError, match="cannot reach the Hugging Face hub") as raised:
+        backend.PyannoteEmbedder.from_hub("soundslike-tests/no-such-model", cache_dir=tmp_path)
+    assert time.monotonic() - started < 30
+    assert "network" in str(raised.value) and "HF_HUB_OFFLINE" in str(raised.value)
+
+
+def test_unreachable_hub_uses_the_cache(monkeypatch, checkpoints, tmp_path):
+    cached = snapshot_of(checkpoints["xvector"], tmp_path)
+    calls = fake_download(
+        monkeypatch, lambda **kwargs: cached if kwargs["local_files_only"] else 1 / 0
+    )
+    monkeypatch.setattr(backend, "_hub_unreachable", lambda endpoint: "huggingface.co:443: down")
+    loaded = get_embedder("someone/model", device="cpu")
+    assert loaded.id == "someone/model" and calls[0]["local_files_only"] is True
+
+
+def test_hub_model_provenance_and_token_default(monkeypatch, checkpoints, tmp_path):
+    cached = snapshot_of(checkpoints["xvector"], tmp_path)
+    calls = fake_download(monkeypatch, lambda **kwargs: cached)
+    monkeypatch.setenv("HF_TOKEN", "hf_from_environment")
+    loaded = get_embedder("someone/model", device="cpu")
+    assert calls[0]["token"] == "hf_from_environment"
+    assert calls[0]["filename"] == "pytorch_model.bin"
+    provenance = loaded.provenance
+    assert (provenance["id"], provenance["revision"]) == ("someone/model", COMMIT)
+    assert provenance["weights_sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    get_embedder("someone/model", token="hf_given", device="cpu")
+    assert calls[1]["token"] == "hf_given"
+
+
+def test_gated_model_without_token(monkeypatch):
+    from huggingface_hub.errors import GatedRepoError
+
+    def gated(**kwargs):
+        raise hub_error(GatedRepoError, 403)
+
+    fake_download(monkeypatch, gated)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(EmbedderError, match="gated") as raised:
+        get_embedder("pyannote/embedding")
+    message = str(raised.value)
+    assert "https://hf.co/pyannote/embedding" in message
+    assert "HF_TOKEN" in message and "--token" in message
+
+
+def test_bad_token(monkeypatch):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def refused(**kwargs):
+        raise hub_error(HfHubHTTPError, 401)
+
+    fake_download(monkeypatch, refused)
+    with pytest.raises(EmbedderError, match="refused the token"):
+        get_embedder("pyannote/embedding", token="hf_not_a_real_token")
+
+
+def test_hub_repo_without_a_model_file(monkeypatch):
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    def missing(**kwargs):
+        raise hub_error(RemoteEntryNotFoundError, 404)
+
+    fake_download(monkeypatch, missing)
+    with pytest.raises(EmbedderError, match=r"has no pytorch_model.bin"):
+        get_embedder("pyannote/speaker-diarization-3.1")
+
+
+# --- telemetry -------------------------------------------------------------------------------
+
+
+def test_importing_soundslike_nb_leaves_pyannote_and_its_telemetry_alone():
+    code = (
+        "import os, sys, soundslike_nb, soundslike_nb.embedders\n"
+        "print('pyannote.audio' in sys.modules, os.environ.get('PYANNOTE_METRICS_ENABLED'))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "PYANNOTE_METRICS_ENABLED"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=True
+    )
+    assert result.stdout.split() == ["False", "None"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "tracked"),
+    [(None, "false", False), ("true", "false", False), ("0", "false", False), ("1", "1", True)],
+)
+def test_telemetry_is_off_unless_the_user_opted_in(
+    monkeypatch, checkpoints, before, after, tracked
+):
+    import pyannote.audio.core.model as pyannote_model
+    from pyannote.audio.telemetry.metrics import is_metrics_enabled
+
+    startup = Path("/proc/self/environ")
+    if before == "true" and (
+        not startup.exists() or b"PYANNOTE_METRICS_ENABLED=" in startup.read_bytes()
+    ):
+        pytest.skip("cannot tell pyannote's default from a value the test process started with")
+    seen: list[bool] = []
+    monkeypatch.setattr(
+        pyannote_model, "track_model_init", lambda model: seen.append(is_metrics_enabled())
+    )
+    if before is None:
+        monkeypatch.delenv("PYANNOTE_METRICS_ENABLED", raising=False)
+    else:  # "true" is what pyannote itself writes when imported: not the user's choice
+        monkeypatch.setenv("PYANNOTE_METRICS_ENABLED", before)
+    get_embedder(checkpoints["xvector"], device="cpu")
+    assert os.environ["PYANNOTE_METRICS_ENABLED"] == after
+    assert seen == [tracked]
+
+
+# --- end to end: a library built with a pyannote checkpoint -----------------------------------
+
+
+@pytest.mark.slow
+def test_index_and_search_the_demo_with_a_local_checkpoint(checkpoints, demo_dir, tmp_path):
+    """As a user would: index with --embedder CKPT, search, rerun, refuse the other model."""
+    from soundslike_nb import load_library
+    from soundslike_nb.cli import main
+
+    out = tmp_path / "lib.parquet"
+    checkpoint = str(checkpoints["xvector"])
+    assert main(["index", str(demo_dir), "-o", str(out), "--embedder", checkpoint,
+                 "--quiet"]) == 0
+    lib = load_library(out)
+    assert lib.embeddings.shape == (len(lib), 512) and len(lib) >= 50
+    info = lib.embedder_info
+    assert info["backend"] == "pyannote.audio" and info["sample_rate"] == 16000
+    assert info["weights_sha256"] == hashlib.sha256(checkpoints["xvector"].read_bytes()
+                                                    ).hexdigest()
+    query = demo_dir / "kenney" / "laser2.wav"
+    hits = lib.search(query, k=5)  # the library reloads its own model from the checkpoint
+    assert hits["path"].iloc[0] == str(query)
+    assert hits["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+    rerun = subprocess.run([sys.executable, "-m", "soundslike_nb", "index", str(demo_dir), "-o",
+                            str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and " 0 embedded" in rerun.stdout, rerun.stdout + rerun.stderr
+    with pytest.raises(EmbedderError, match="aisfx-ismir2022"):
+        lib.check_embedder(get_embedder("aisfx", device="cpu"))
