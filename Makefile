@@ -30,7 +30,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/soundslike.ipynb
 
 app: $(STAMP)
-	$(BIN)/voila $(ROOT_FLAG) notebooks/soundslike.ipynb
+	$(BIN)/voila notebooks/soundslike.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ._atomic import atomic_path
 from .errors import LibraryError
 
 __all__ = ["FORMAT_VERSION", "LibraryTable", "read_table", "write_table"]
@@ -85,9 +85,7 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
         metadata={_METADATA_KEY: json.dumps(provenance).encode()},
     )
     arrow_table = pa.Table.from_arrays(arrays, schema=schema)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
-    os.close(handle)
-    try:
+    with atomic_path(target, suffix=".parquet") as temporary:
         # Float vectors barely compress; storing them plain makes a 1M-row library load fast.
         pq.write_table(
             arrow_table,
@@ -96,14 +94,6 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
             use_dictionary=["name"],
             write_statistics=["duration", "mtime", "size"],
         )
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(folder)
 
 
 def read_table(path: str | os.PathLike) -> LibraryTable:
@@ -163,16 +153,3 @@ def _arrow_type(dtype: str):
 
     return {"string": pa.string(), "float64": pa.float64(), "int32": pa.int32(),
             "int16": pa.int16(), "int64": pa.int64()}[dtype]
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some filesystems cannot fsync a folder; the rename is still atomic
-    finally:
-        os.close(descriptor)

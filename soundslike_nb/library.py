@@ -104,14 +104,13 @@ class Library:
         theirs = embedder.provenance
         same = (theirs.get("id") == info.get("id")
                 and theirs.get("weights_sha256") == info.get("weights_sha256")
+                and theirs.get("frontend") == info.get("frontend")
                 and int(theirs.get("dimension", -1)) == int(info.get("dimension", -2)))
         if not same:
             raise EmbedderError(
-                f"the library {self.path or ''!s} was embedded by {info.get('id')!r} "
-                f"({info.get('dimension')}-d, weights {str(info.get('weights_sha256'))[:12]}), "
-                f"the query by {theirs.get('id')!r} ({theirs.get('dimension')}-d, weights "
-                f"{str(theirs.get('weights_sha256'))[:12]}): their similarities mean nothing; "
-                "rebuild the library with the query's model or search with the library's"
+                f"the library {self.path or ''!s} was embedded by {_describe(info)}, the query "
+                f"by {_describe(theirs)}: their similarities mean nothing; rebuild the library "
+                "with the query's model (a new output file) or search with the library's"
             )
 
     # -- search ----------------------------------------------------------------------------
@@ -194,6 +193,12 @@ class Library:
         table.insert(0, "rank", np.arange(1, len(positions) + 1))
         table["similarity"] = similarities[found].astype(np.float64)
         return table[RESULT_COLUMNS]
+
+
+def _describe(model: dict[str, Any]) -> str:
+    frontend = f", front end {model['frontend']}" if model.get("frontend") else ""
+    return (f"{model.get('id')!r} ({model.get('dimension')}-d, weights "
+            f"{str(model.get('weights_sha256'))[:12]}{frontend})")
 
 
 def _unchanged(row: pd.Series) -> bool:

@@ -43,6 +43,10 @@ LOG_MEL_MAX = 9.457798957824707
 BLOCK_FRAMES = 100
 BLOCK_HOP = 50
 
+#: Bumped whenever the front end changes what a sound's vector is: libraries record it, and a
+#: library made by another front end is refused (its vectors would not compare with a query's).
+FRONTEND = "essentia-framing/1"
+
 WEIGHTS_FILE = "aisfx-ismir2022.safetensors"
 #: SHA-256 of the shipped safetensors file; checked at load time.
 WEIGHTS_SHA256 = "e0f910358d02715dfa71ff8cec81b984307bf5091005721439e97afacbd1f7fc"
@@ -205,6 +209,7 @@ class AisfxEmbedder:
             "dimension": self.dimension,
             "sample_rate": self.sample_rate,
             "weights_sha256": WEIGHTS_SHA256,
+            "frontend": FRONTEND,
         }
 
     def blocks(self, waveform: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,31 @@
+"""The notebook app: find sounds like a query sound, and see the library as a map.
+
+``App(open_library(...))`` in a notebook cell shows it. The state (:class:`AppState`) holds no
+widgets and can be driven from tests or scripts; widgets and plotly load only with ``App``.
+
+Example:
+    >>> from soundslike_nb.app import App, open_library
+    >>> App(open_library("data/demo.parquet", folders=["data/demo"]))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["App", "AppState", "Query", "open_library"]
+
+_LAZY = {"App": "widgets", "AppState": "state", "Query": "state", "open_library": "loading"}
+
+if TYPE_CHECKING:
+    from .loading import open_library
+    from .state import AppState, Query
+    from .widgets import App
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'soundslike_nb.app' has no attribute {name!r}")

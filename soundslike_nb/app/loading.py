@@ -1,0 +1,49 @@
+"""Choosing the library the app shows: a library file, built or brought up to date from folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..errors import LibraryError
+from ..library import Library
+
+__all__ = ["open_library"]
+
+
+def open_library(library: str | os.PathLike | None, *,
+                 folders: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                 progress: bool = True, embedder: str | None = None) -> Library:
+    """The library to explore: read ``library``, or, with ``folders``, build it or bring it up
+    to date first (only new and changed files are embedded, with a progress bar).
+
+    Args:
+        library: the ``.parquet`` library file; ``None`` keeps a library built from
+            ``folders`` in memory (no file, so no stored map either).
+        folders: the folders the library indexes; ``None`` opens the file as it is.
+        progress: show progress bars.
+        embedder: the model for a new library (default: aisfx); an existing one keeps its own.
+
+    Example:
+        >>> lib = open_library("data/demo.parquet", folders=["data/demo"])  # doctest: +SKIP
+        >>> len(lib)  # doctest: +SKIP
+        56
+    """
+    from ..build import build_library
+    from ..library import load_library
+
+    if folders is None:
+        if library is None:
+            raise LibraryError("give a library file, or the folders to build one from")
+        return load_library(library)
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    missing = [os.fspath(folder) for folder in folders if not os.path.exists(folder)]
+    if missing:
+        raise LibraryError(f"no such folder: {', '.join(map(repr, missing))}")
+    built = build_library(folders, out=library, progress=progress, embedder=embedder)
+    report = getattr(built, "report", None)
+    if progress and report is not None:
+        where = os.path.basename(os.fspath(library)) if library is not None else "library"
+        print(f"{where}: {len(built)} sounds ({report.summary()})")
+    return built

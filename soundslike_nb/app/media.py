@@ -1,0 +1,267 @@
+"""Players, downloads and the upload button: the pieces that move audio bytes to the browser.
+
+Players inline the file (sound effects are small) up to :data:`MAX_INLINE_BYTES`; a larger file,
+or a format browsers cannot play, gets a compressed preview of its first minute, and says so.
+Downloads send nothing until clicked, then the original file under its own name. Uploads are
+size-checked in the browser before anything is sent, and sent in chunks small enough for the
+Jupyter server's websocket (10 MiB a message by default), so that a too-large file gets a
+clear message instead of a dropped connection. All of this works the same in JupyterLab and
+Voilà, since nothing depends on the server's /files/ route.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import mimetypes
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anywidget
+import ipywidgets as widgets
+import traitlets
+
+from ..audio import load
+from ..errors import AudioError
+from .uploads import MAX_UPLOAD_BYTES
+
+__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "SoundUpload", "player", "player_source"]
+
+#: Files up to this size are played as they are; larger ones get a preview.
+MAX_INLINE_BYTES = 8 * 2**20
+#: Files up to this size can be downloaded through the notebook.
+MAX_DOWNLOAD_BYTES = 512 * 2**20
+PREVIEW_SECONDS = 60.0
+#: Extensions every current browser plays, and the MIME subtype ipywidgets.Audio announces.
+_BROWSER_FORMATS = {".wav": "wav", ".wave": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg",
+                    ".opus": "ogg", ".flac": "flac"}
+_CHUNK_BYTES = 4 * 2**20
+_ACCEPT = ".wav,.wave,.bwf,.flac,.ogg,.oga,.opus,.mp3,.aif,.aiff,.aifc,audio/*"
+
+
+@dataclass(frozen=True)
+class PlayerSource:
+    """What a player plays: bytes, their format for ``ipywidgets.Audio``, and a note for people
+    when it is not the file itself (``"preview: first 60 s"``)."""
+
+    data: bytes
+    format: str
+    note: str = ""
+
+
+def player_source(path: str, *, data: bytes | None = None,
+                  max_inline_bytes: int = MAX_INLINE_BYTES) -> PlayerSource:
+    """The bytes to play for a sound file (``data`` when its bytes are already in memory).
+
+    Example:
+        >>> player_source("data/demo/kenney/coin1.wav").format  # doctest: +SKIP
+        'wav'
+    """
+    extension = os.path.splitext(path)[1].lower()
+    size = len(data) if data is not None else os.path.getsize(path)
+    if extension in _BROWSER_FORMATS and size <= max_inline_bytes:
+        if data is None:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        return PlayerSource(bytes(data), _BROWSER_FORMATS[extension])
+    return _preview(path if data is None else data, name=os.path.basename(path),
+                    reason="large file" if size > max_inline_bytes else "converted for the browser")
+
+
+def _preview(source, *, name: str, reason: str) -> PlayerSource:
+    """The first minute, mono, as Ogg Vorbis (about 10 kB a second)."""
+    import soundfile as sf
+
+    waveform, info = load(source, sample_rate=44100, max_duration=PREVIEW_SECONDS, name=name)
+    out = io.BytesIO()
+    sf.write(out, waveform, 44100, format="OGG", subtype="VORBIS")
+    cut = info.duration > PREVIEW_SECONDS
+    note = f"{reason}: preview of the first {PREVIEW_SECONDS:.0f} s" if cut else reason
+    return PlayerSource(out.getvalue(), "ogg", note)
+
+
+def player(path: str, *, data: bytes | None = None, autoplay: bool = False,
+           max_inline_bytes: int = MAX_INLINE_BYTES) -> widgets.Widget:
+    """An ``<audio>`` player for a sound file, or a short message when it cannot be read."""
+    try:
+        source = player_source(path, data=data, max_inline_bytes=max_inline_bytes)
+    except (AudioError, OSError) as exc:
+        message = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return widgets.HTML(f"<span class='soundslike-error'>cannot play: "
+                            f"{_escape(message)}</span>")
+    audio = widgets.Audio(value=source.data, format=source.format, autoplay=autoplay,
+                          controls=True, loop=False,
+                          layout=widgets.Layout(width="210px", height="32px"))
+    audio.add_class("soundslike-player")
+    if not source.note:
+        return audio
+    return widgets.VBox([audio, widgets.HTML(f"<small>{_escape(source.note)}</small>")])
+
+
+class DownloadButton(anywidget.AnyWidget):
+    """A button that downloads a file under its own name; the bytes travel only when clicked.
+
+    Example:
+        >>> DownloadButton("/sfx/door 1.wav").filename  # doctest: +SKIP
+        'door 1.wav'
+    """
+
+    _esm = """
+    function render({ model, el }) {
+      const button = document.createElement("button");
+      button.className = "jupyter-widgets jupyter-button widget-button soundslike-download";
+      button.style.width = "84px";
+      button.textContent = model.get("label");
+      button.title = model.get("hint");
+      button.disabled = model.get("unavailable");
+      let pending = false;
+      button.addEventListener("click", () => {
+        pending = true;
+        model.send({ event: "download" });
+      });
+      const receive = (msg, buffers) => {
+        if (!pending || msg.event !== "file") return;
+        pending = false;
+        const blob = new Blob([buffers[0]], { type: msg.mime });
+        const link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = msg.filename;
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+      };
+      model.on("msg:custom", receive);
+      el.appendChild(button);
+      return () => model.off("msg:custom", receive);
+    }
+    export default { render };
+    """
+    filename = traitlets.Unicode().tag(sync=True)
+    label = traitlets.Unicode("download").tag(sync=True)
+    hint = traitlets.Unicode().tag(sync=True)  # the title; "tooltip" is a DOMWidget trait
+    unavailable = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, path: str, *, label: str = "download",
+                 max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
+        filename = os.path.basename(path)
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            size, problem = 0, f"cannot read {filename} ({exc.strerror})"
+        else:
+            problem = (f"{filename} is {size / 2**20:.0f} MB, too large to download through the "
+                       f"notebook: it is at {path}" if size > max_bytes else "")
+        super().__init__(filename=filename, label=label, unavailable=bool(problem),
+                         hint=problem or f"download {filename} ({size / 1024:.0f} kB)")
+        self.path = path
+        self.on_msg(self._handle_message)
+
+    def _handle_message(self, _widget, content, _buffers) -> None:
+        if content.get("event") != "download" or self.unavailable:
+            return
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        mime = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+        self.send({"event": "file", "filename": self.filename, "mime": mime}, [data])
+
+
+class SoundUpload(anywidget.AnyWidget):
+    """An upload button for one audio file; ``on_upload(callback)`` receives (name, bytes),
+    ``on_reject(callback)`` (name, size) for a file over ``max_bytes`` (nothing is sent).
+
+    Example:
+        >>> upload = SoundUpload()  # doctest: +SKIP
+        >>> upload.on_upload(lambda name, content: print(name, len(content)))  # doctest: +SKIP
+    """
+
+    _esm = """
+    function render({ model, el }) {
+      const input = document.createElement("input");
+      input.type = "file";
+      input.accept = model.get("accept");
+      input.style.display = "none";
+      const button = document.createElement("button");
+      button.className = "jupyter-widgets jupyter-button widget-button soundslike-upload";
+      button.textContent = model.get("description");
+      button.addEventListener("click", () => input.click());
+      input.addEventListener("change", async () => {
+        const file = input.files[0];
+        input.value = "";
+        if (!file) return;
+        const id = Math.random().toString(36).slice(2);
+        const about = { id, name: file.name, size: file.size };
+        if (file.size > model.get("max_bytes")) {
+          model.send({ event: "rejected", ...about });
+          return;
+        }
+        button.disabled = true;
+        button.textContent = "uploading " + file.name + "…";
+        try {
+          const data = new Uint8Array(await file.arrayBuffer());
+          const chunk = model.get("chunk_bytes");
+          for (let start = 0; start < data.length; start += chunk) {
+            model.send({ event: "chunk", start, ...about }, undefined,
+                       [data.slice(start, start + chunk)]);
+          }
+          model.send({ event: "done", ...about });
+        } finally {
+          button.disabled = false;
+          button.textContent = model.get("description");
+        }
+      });
+      el.append(button, input);
+    }
+    export default { render };
+    """
+    description = traitlets.Unicode("Upload a sound…").tag(sync=True)
+    accept = traitlets.Unicode(_ACCEPT).tag(sync=True)
+    max_bytes = traitlets.Int(MAX_UPLOAD_BYTES).tag(sync=True)
+    chunk_bytes = traitlets.Int(_CHUNK_BYTES).tag(sync=True)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._parts: dict[str, list[bytes]] = {}
+        self._upload_callbacks: list[Callable[[str, bytes], None]] = []
+        self._reject_callbacks: list[Callable[[str, int], None]] = []
+        self.on_msg(self._handle_message)
+
+    def on_upload(self, callback: Callable[[str, bytes], None]) -> None:
+        """Call ``callback(name, content)`` for each uploaded file."""
+        self._upload_callbacks.append(callback)
+
+    def on_reject(self, callback: Callable[[str, int], None]) -> None:
+        """Call ``callback(name, size)`` for a file refused for its size."""
+        self._reject_callbacks.append(callback)
+
+    def receive(self, name: str, content: bytes) -> None:
+        """Hand a file to the upload callbacks as if it had been uploaded (tests, scripts)."""
+        if len(content) > self.max_bytes:
+            for reject in self._reject_callbacks:
+                reject(name, len(content))
+            return
+        for callback in self._upload_callbacks:
+            callback(name, content)
+
+    def _handle_message(self, _widget, content, buffers) -> None:
+        event, upload_id = content.get("event"), str(content.get("id", ""))
+        name, size = str(content.get("name", "")), int(content.get("size", 0))
+        if event == "rejected":
+            for reject in self._reject_callbacks:
+                reject(name, size)
+        elif event == "chunk":
+            if upload_id not in self._parts:
+                self._parts = {upload_id: []}  # a new upload drops any unfinished one
+            parts = self._parts[upload_id]
+            parts.append(bytes(buffers[0]) if buffers else b"")
+            if sum(map(len, parts)) > self.max_bytes:  # never trust the browser's own check
+                del self._parts[upload_id]
+                for reject in self._reject_callbacks:
+                    reject(name, size)
+        elif event == "done":
+            self.receive(name, b"".join(self._parts.pop(upload_id, [])))
+
+
+def _escape(text: str) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,319 @@
+"""The app's state: library, query, k, duration range, results, selection. No widgets in here.
+
+Widgets (``app/widgets.py``) write to an :class:`AppState` and re-draw when it tells them what
+changed; tests drive it directly. Every change that affects the results re-runs the search at
+once, from the query's stored vector: the query sound is embedded once, when it is set.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError, SoundslikeError
+from ..library import Library
+from ..projection import LibraryMap
+from .uploads import UploadFolder, check_upload
+
+__all__ = ["K_MAX", "AppState", "DurationScale", "Query", "format_duration"]
+
+#: The largest k the app offers.
+K_MAX = 100
+DurationRange = tuple[float | None, float | None]
+Listener = Callable[[frozenset[str]], None]
+
+
+@dataclass(frozen=True)
+class Query:
+    """The sound being searched with: its name, vector, where it came from, and its map point.
+
+    ``position`` is its library row when it is a library sound (then it is left out of its own
+    results); ``path`` is the file to play (the library file, or the saved upload).
+    """
+
+    name: str
+    vector: np.ndarray
+    source: str  # "upload" or "library"
+    path: str
+    position: int | None = None
+    point: tuple[float, float] | None = None
+
+
+class AppState:
+    """What the app shows, as plain data; ``observe`` to hear which fields changed.
+
+    Args:
+        library: the library searched.
+        atlas: its map (``projection.map_for(library)``), or ``None`` for no map.
+        k: how many results (1 to :data:`K_MAX`).
+        duration: permitted ``(min_s, max_s)``; ``None`` at either end means no limit.
+        uploads: where uploaded query files are saved (default: a new temporary folder).
+
+    Example:
+        >>> state = AppState(lib, atlas=map_for(lib))  # doctest: +SKIP
+        >>> state.set_query_row(3); state.k = 5  # doctest: +SKIP
+        >>> list(state.results["rank"])  # doctest: +SKIP
+        [1, 2, 3, 4, 5]
+    """
+
+    def __init__(self, library: Library, *, atlas: LibraryMap | None = None, k: int = 10,
+                 duration: DurationRange | None = None,
+                 uploads: UploadFolder | None = None) -> None:
+        self.library = library
+        self.atlas = atlas
+        self.uploads = uploads if uploads is not None else UploadFolder()
+        self.query: Query | None = None
+        self.results = _no_results()
+        self.selection: int | None = None
+        self.error = ""
+        self.search_seconds = 0.0
+        self._k = _checked_k(k)
+        self._duration: DurationRange = _checked_range(duration)
+        self._listeners: list[Listener] = []
+
+    # -- observing ---------------------------------------------------------------------------
+
+    def observe(self, listener: Listener) -> None:
+        """Call ``listener(changed_field_names)`` after every change."""
+        self._listeners.append(listener)
+
+    def _changed(self, *names: str) -> None:
+        changed = frozenset(names)
+        for listener in list(self._listeners):
+            listener(changed)
+
+    # -- controls ----------------------------------------------------------------------------
+
+    @property
+    def k(self) -> int:
+        """How many results to show; setting it re-runs the search (no re-embedding)."""
+        return self._k
+
+    @k.setter
+    def k(self, value: int) -> None:
+        value = _checked_k(value)
+        if value != self._k:
+            self._k = value
+            self._search("k")
+
+    @property
+    def duration(self) -> DurationRange:
+        """Permitted ``(min_s, max_s)`` of results; ``None`` ends are open."""
+        return self._duration
+
+    @duration.setter
+    def duration(self, value: DurationRange | None) -> None:
+        value = _checked_range(value)
+        if value != self._duration:
+            self._duration = value
+            self._search("duration")
+
+    def in_range(self) -> np.ndarray:
+        """Which library rows the duration range permits (boolean, one per row)."""
+        durations_s = self.library.rows["duration"].to_numpy()
+        low, high = self._duration
+        keep = np.ones(len(durations_s), dtype=bool)
+        if low is not None:
+            keep &= durations_s >= low
+        if high is not None:
+            keep &= durations_s <= high
+        return keep
+
+    # -- the query ---------------------------------------------------------------------------
+
+    def set_query_upload(self, name: str, content: bytes) -> bool:
+        """Use an uploaded file as the query: checked, embedded, saved in the upload folder.
+
+        A bad upload (empty, too large, not audio) sets :attr:`error` and keeps the previous
+        query; returns whether the query changed.
+        """
+        try:
+            safe_name = check_upload(name, content, max_bytes=self.uploads.max_bytes)
+            vector = self.library.embed_query(bytes(content), name=safe_name)
+            path = self.uploads.save(safe_name, content)
+        except SoundslikeError as exc:
+            self.set_error(str(exc))
+            return False
+        point = None
+        if self.atlas is not None:
+            x, y = self.atlas.transform(vector[None])[0]
+            point = (float(x), float(y))
+        self.query = Query(name=safe_name, vector=vector, source="upload", path=path, point=point)
+        self._search("query")
+        return True
+
+    def set_query_row(self, position: int) -> None:
+        """Use library sound ``position`` as the query ("more like this"); it is left out of
+        its own results."""
+        position = self._checked_position(position)
+        row = self.library.rows.iloc[position]
+        point = None
+        if self.atlas is not None:
+            x, y = self.atlas.coordinates[position]
+            point = (float(x), float(y))
+        self.query = Query(name=str(row["name"]), vector=self.library.embeddings[position],
+                           source="library", path=str(row["path"]), position=position,
+                           point=point)
+        self._search("query")
+
+    def set_error(self, message: str) -> None:
+        """Show a message for something that went wrong (``""`` clears it)."""
+        self.error = str(message)
+        self._changed("error")
+
+    # -- the map -----------------------------------------------------------------------------
+
+    def select(self, position: int | None) -> None:
+        """Select a library sound (a click on the map); ``None`` clears it. Selecting the
+        selected sound again is still a change (a second click plays it again)."""
+        self.selection = None if position is None else self._checked_position(position)
+        self._changed("selection")
+
+    def query_selection(self) -> None:
+        """Make the selected sound the query."""
+        if self.selection is None:
+            raise ParameterError("nothing is selected")
+        self.set_query_row(self.selection)
+
+    def highlights(self) -> pd.DataFrame:
+        """The current results on the map: position, rank, name, x, y (empty without a map)."""
+        table = self.results[["position", "rank", "name", "similarity"]].copy()
+        if self.atlas is None or not len(table):
+            return table.assign(x=pd.Series(dtype=float), y=pd.Series(dtype=float)).iloc[:0]
+        points = self.atlas.coordinates[table["position"].to_numpy()]
+        return table.assign(x=points[:, 0], y=points[:, 1])
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _search(self, *cause: str) -> None:
+        self.error = ""
+        if self.query is None:
+            self._changed(*cause, "error")
+            return
+        started = time.perf_counter()
+        found = self.library.search_embedding(self.query.vector, k=self._k,
+                                              duration=self._duration,
+                                              exclude=self.query.position)
+        found.insert(0, "position", [self.library.position_of(path) for path in found["path"]])
+        self.results = found
+        self.search_seconds = time.perf_counter() - started
+        self._changed(*cause, "results", "error")
+
+    def _checked_position(self, position: int) -> int:
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (
+                0 <= position < len(self.library)):
+            raise ParameterError(f"{position!r} is not a row of the library "
+                                 f"({len(self.library)} sounds)")
+        return int(position)
+
+
+@dataclass(frozen=True)
+class DurationScale:
+    """A log scale over the library's durations, for a range slider usable at both ends
+    (a 0.05 s click and a 10-minute ambience in one library).
+
+    Slider positions are ``log10(seconds)``; a position at either end means "no limit".
+
+    Example:
+        >>> scale = DurationScale.of([0.05, 1.0, 600.0])
+        >>> scale.seconds(scale.position(2.0))
+        2.0
+        >>> scale.to_range((scale.low, scale.position(10.0)))
+        (None, 10.0)
+    """
+
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, durations_s) -> DurationScale:
+        """The scale spanning ``durations_s`` (padded a little so its ends are not rows)."""
+        values = np.asarray(durations_s, dtype=np.float64)
+        values = values[np.isfinite(values) & (values > 0)]
+        shortest, longest = (values.min(), values.max()) if len(values) else (0.1, 1.0)
+        low, high = math.log10(shortest) - 0.01, math.log10(longest) + 0.01
+        if high - low < 0.1:  # one duration, or all nearly the same
+            low, high = low - 0.05, high + 0.05
+        return cls(low=low, high=high)
+
+    @property
+    def step(self) -> float:
+        return (self.high - self.low) / 500
+
+    def position(self, seconds: float) -> float:
+        return min(max(math.log10(seconds), self.low), self.high)
+
+    def seconds(self, position: float) -> float:
+        return float(f"{10 ** position:.3g}")
+
+    def to_range(self, positions: tuple[float, float]) -> DurationRange:
+        """Slider positions → ``(min_s, max_s)``, ``None`` where a handle is at its end."""
+        low, high = positions
+        tolerance = self.step / 2
+        return (None if low <= self.low + tolerance else self.seconds(low),
+                None if high >= self.high - tolerance else self.seconds(high))
+
+    def to_positions(self, duration: DurationRange) -> tuple[float, float]:
+        low, high = duration
+        return (self.low if low is None else self.position(low),
+                self.high if high is None else self.position(high))
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as people read them: ``0.05 s``, ``1.6 s``, ``42 s``, ``10 min``, ``1 h 05 min``.
+
+    Example:
+        >>> format_duration(0.05), format_duration(95), format_duration(600)
+        ('0.05 s', '1 min 35 s', '10 min')
+    """
+    if seconds is None:
+        return "any"
+    if seconds < 10:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.3g} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _checked_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= K_MAX:
+        raise ParameterError(f"k must be an integer from 1 to {K_MAX}, got {k!r}")
+    return int(k)
+
+
+def _checked_range(duration: DurationRange | None) -> DurationRange:
+    if duration is None:
+        return (None, None)
+    try:
+        low, high = duration
+    except (TypeError, ValueError):
+        raise ParameterError(f"duration must be (min_s, max_s), got {duration!r}") from None
+    for end in (low, high):
+        if end is not None and not (isinstance(end, (int, float)) and end >= 0):
+            raise ParameterError(f"duration ends must be seconds >= 0 or None, got {duration!r}")
+    if low is not None and high is not None and low > high:
+        raise ParameterError(f"duration minimum {low} s is above its maximum {high} s")
+    return (None if low is None else float(low), None if high is None else float(high))
+
+
+def _no_results() -> pd.DataFrame:
+    return pd.DataFrame({"position": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
+                         "name": pd.Series(dtype="string"), "path": pd.Series(dtype="string"),
+                         "duration": pd.Series(dtype="float64"),
+                         "similarity": pd.Series(dtype="float64")})
+
+
+def library_title(library: Library) -> str:
+    """``demo.parquet: 56 sounds, aisfx-ismir2022`` (for headings)."""
+    where = os.path.basename(library.path) if library.path else "in-memory library"
+    return f"{where}: {len(library)} sounds, {library.embedder_id}"

@@ -1,0 +1,310 @@
+"""The app: widgets bound to an :class:`AppState`. They write to the state and redraw from it.
+
+Layout: the query (upload, or pick a library sound) with its player; k and the duration range;
+then the results (rank, name, duration, similarity, player, download, "more like this") beside
+the map, whose clicked point plays in the "selected" panel and can become the query.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import numpy as np
+
+from ..errors import SoundslikeError
+from ..library import Library
+from ..projection import LibraryMap, map_for
+from .map_view import MapView
+from .media import DownloadButton, SoundUpload, player
+from .state import K_MAX, AppState, DurationScale, format_duration, library_title
+from .uploads import UploadFolder
+
+__all__ = ["App"]
+
+_log = logging.getLogger(__name__)
+_MATCHES_SHOWN = 200
+_CACHED_PLAYERS = 300
+_MAP_WIDTH = 540
+_STYLE = """<style>
+.soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
+.soundslike-app .soundslike-result .widget-html-content,
+.soundslike-app .soundslike-header .widget-html-content {
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.soundslike-app .soundslike-error { color: #b00020; }
+.soundslike-app .soundslike-rank { font-weight: 600; color: #e4572e; }
+.soundslike-app .soundslike-title { font-size: 15px; }
+</style>"""
+
+
+class App:
+    """The soundslike notebook app for a library: display it (it is the last value of a cell).
+
+    Args:
+        library: the library to search (``open_library(...)``).
+        show_map: draw the UMAP map (computed once and stored beside the library).
+        k: initial number of results.
+        upload_folder: where uploaded queries are saved (default: a new temporary folder).
+        progress: show progress while the map is computed.
+
+    Example:
+        >>> app = App(open_library("data/demo.parquet"))  # doctest: +SKIP
+        >>> app.state.set_query_row(0); len(app.state.results)  # doctest: +SKIP
+        10
+    """
+
+    def __init__(self, library: Library, *, show_map: bool = True, k: int = 10,
+                 upload_folder: str | None = None, progress: bool = True,
+                 atlas: LibraryMap | None = None) -> None:
+        if show_map and atlas is None and len(library):
+            atlas = map_for(library, progress=progress)
+        self.state = AppState(library, atlas=atlas if show_map else None, k=k,
+                              uploads=UploadFolder(upload_folder))
+        _warm_up(library)
+        self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
+        self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
+        self._build()
+        self.state.observe(self._update)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        state, library = self.state, self.state.library
+        self.upload = SoundUpload()
+        self.upload.on_upload(self._guarded(state.set_query_upload))
+        self.upload.on_reject(self._rejected)
+        self.find = widgets.Text(placeholder="find a library sound by name",
+                                 layout=widgets.Layout(width="220px"))
+        self.pick = widgets.Dropdown(options=self._matches(""), value=None,
+                                     layout=widgets.Layout(width="260px"))
+        self.find.observe(lambda change: self._refill_pick(change["new"]), "value")
+        self.pick.observe(self._picked, "value")
+        self.query_panel = widgets.HBox(layout=widgets.Layout(align_items="center",
+                                                              min_height="40px"))
+        self.k_slider = widgets.IntSlider(value=state.k, min=1, max=K_MAX, description="k",
+                                          continuous_update=False,
+                                          layout=widgets.Layout(width="340px"))
+        self.k_slider.observe(self._guarded(lambda change: setattr(state, "k", change["new"])),
+                              "value")
+        self.scale = DurationScale.of(library.rows["duration"])
+        self.range_slider = widgets.FloatRangeSlider(
+            value=self.scale.to_positions(state.duration), min=self.scale.low,
+            max=self.scale.high, step=self.scale.step, readout=False, continuous_update=False,
+            description="duration", layout=widgets.Layout(width="340px"))
+        self.range_label = widgets.HTML()
+        self.range_slider.observe(self._guarded(self._range_moved), "value")
+        self.error = widgets.HTML()
+        self.status = widgets.HTML()
+        self.results = widgets.VBox(layout=widgets.Layout(width="730px"))
+        self.results.add_class("soundslike-results")
+        right = []
+        self.map_view = None
+        if state.atlas is not None:
+            self.map_view = MapView(state, width=_MAP_WIDTH)
+            colour = widgets.Checkbox(value=False, description="colour by duration", indent=False)
+            colour.observe(lambda change: setattr(self.map_view, "colour_by_duration",
+                                                  change["new"]), "value")
+            # Above the map, with its height kept, so that a click never moves the map.
+            self.selected_panel = widgets.VBox(layout=widgets.Layout(min_height="68px"))
+            right = [widgets.VBox([colour, self.selected_panel, self.map_view.figure],
+                                  layout=widgets.Layout(width=f"{_MAP_WIDTH + 10}px"))]
+        heading = widgets.HTML(f"{_STYLE}<div class='soundslike-title'><b>soundslike</b> · "
+                               f"{html.escape(library_title(library))}</div>")
+        self.widget = widgets.VBox([
+            heading,
+            widgets.HBox([self.upload, widgets.HTML("&nbsp;or&nbsp;"), self.find, self.pick],
+                         layout=widgets.Layout(align_items="center")),
+            self.query_panel,
+            widgets.HBox([self.k_slider, self.range_slider, self.range_label],
+                         layout=widgets.Layout(align_items="center")),
+            self.error,
+            self.status,
+            widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
+                         layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
+        ])
+        self.widget.add_class("soundslike-app")
+        self._update(frozenset({"query", "results", "error", "duration", "selection"}))
+
+    # -- writing to the state ----------------------------------------------------------------
+
+    def _guarded(self, action: Callable) -> Callable:
+        """Run a widget callback; a failure becomes a message in the app, never a traceback."""
+
+        @functools.wraps(action)
+        def run(*args):
+            try:
+                return action(*args)
+            except SoundslikeError as exc:
+                self._show_error(str(exc))
+            except Exception as exc:  # the UI boundary: say what happened, keep the app alive
+                _log.exception("soundslike app callback failed")
+                self._show_error(f"unexpected error: {type(exc).__name__}: {exc}")
+            return None
+
+        return run
+
+    def _show_error(self, message: str) -> None:
+        self.state.set_error(message)
+
+    def _rejected(self, name: str, size: int) -> None:
+        limit = self.state.uploads.max_bytes
+        self._show_error(f"{name!r}: {size / 2**20:.1f} MB is over the upload limit of "
+                         f"{limit / 2**20:.1f} MB")
+
+    def _range_moved(self, change) -> None:
+        self.state.duration = self.scale.to_range(change["new"])
+
+    def _matches(self, text: str) -> list[tuple[str, int]]:
+        names = self.state.library.rows["name"]
+        if text.strip():
+            names = names[names.str.contains(text.strip(), case=False, regex=False)]
+        shown = names.iloc[:_MATCHES_SHOWN]
+        return [(f"{name}  ({format_duration(seconds)})", int(position)) for position, name, seconds
+                in zip(shown.index, shown, self.state.library.rows["duration"].iloc[shown.index])]
+
+    def _refill_pick(self, text: str) -> None:
+        self.pick.unobserve(self._picked, "value")
+        self.pick.options = self._matches(text)
+        self.pick.value = None
+        self.pick.observe(self._picked, "value")
+
+    def _picked(self, change) -> None:
+        if change["new"] is not None:
+            self._guarded(self.state.set_query_row)(change["new"])
+
+    # -- drawing from the state --------------------------------------------------------------
+
+    def _update(self, changed: frozenset[str]) -> None:
+        state = self.state
+        if "error" in changed:
+            self.error.value = (f"<div class='soundslike-error'>⚠ {html.escape(state.error)}</div>"
+                                if state.error else "")
+        if "duration" in changed:
+            low, high = state.duration
+            durations_s = state.library.rows["duration"]
+            shortest = durations_s.min() if low is None and len(durations_s) else low
+            longest = durations_s.max() if high is None and len(durations_s) else high
+            self.range_label.value = f"{format_duration(shortest)} to {format_duration(longest)}"
+        if "query" in changed:
+            self._draw_query()
+        if changed & {"results", "query"}:
+            self._draw_results()
+        if "selection" in changed and self.map_view is not None:  # the map redraws itself
+            self._draw_selection()
+
+    def _draw_query(self) -> None:
+        query = self.state.query
+        if query is None:
+            self.query_panel.children = [widgets.HTML("<i>Upload a sound or pick one from the "
+                                                      "library to find what sounds like it.</i>")]
+            return
+        where = "uploaded" if query.source == "upload" else "from the library"
+        self._discard(self.query_panel.children)
+        self.query_panel.children = [
+            widgets.HTML(f"Query: <b>{html.escape(query.name)}</b> <small>({where})</small>"
+                         "&nbsp;"),
+            player(query.path),
+        ]
+        self.query_panel.children[-1].add_class("soundslike-query-player")
+
+    def _draw_results(self) -> None:
+        state = self.state
+        results = state.results
+        if state.query is None:
+            self.status.value = ""
+            self.results.children = []
+            return
+        count = len(results)
+        self.status.value = (f"{count} result{'s' if count != 1 else ''}, most similar first "
+                             f"<small>(search {state.search_seconds * 1000:.0f} ms)</small>"
+                             if count else "No sound in the library fits the duration range.")
+        header = _row("#", "name", "duration", "similarity", [], header=True)
+        rows = [header]
+        for position, rank, name, path, seconds, similarity in zip(
+                results["position"], results["rank"], results["name"], results["path"],
+                results["duration"], results["similarity"]):
+            use = widgets.Button(description="more like this", tooltip=f"search with {name}",
+                                 layout=widgets.Layout(width="124px"))
+            use.on_click(self._guarded(
+                lambda _button, row=int(position): self.state.set_query_row(row)))
+            rows.append(_row(str(rank), name, format_duration(seconds), f"{similarity:.3f}",
+                             [self._cached(self._players, path, lambda p: player(p)),
+                              self._cached(self._downloads, path, DownloadButton), use]))
+        self._discard(self.results.children)
+        self.results.children = rows
+
+    def _draw_selection(self) -> None:
+        position = self.state.selection
+        self._discard(self.selected_panel.children)
+        if position is None:
+            self.selected_panel.children = [widgets.HTML(
+                "<i>Click a point on the map to hear it.</i>")]
+            return
+        row = self.state.library.rows.iloc[position]
+        use = widgets.Button(description="search with this", button_style="primary")
+        use.add_class("soundslike-use-selected")
+        use.on_click(self._guarded(lambda _button: self.state.query_selection()))
+        self.selected_panel.children = [
+            widgets.HTML(f"Selected: <b>{html.escape(str(row['name']))}</b> "
+                         f"({format_duration(float(row['duration']))})"),
+            widgets.HBox([player(str(row["path"]), autoplay=True), use,
+                          DownloadButton(str(row["path"]))]),
+        ]
+
+    def _discard(self, children) -> None:
+        """Close widgets that are no longer shown (each holds a comm and, for players, audio),
+        except the cached players and downloads, which may be shown again."""
+        cached = {id(widget) for widget in (*self._players.values(), *self._downloads.values())}
+        for child in children:
+            if id(child) in cached:
+                continue
+            self._discard(getattr(child, "children", ()))
+            child.close()
+
+    def _cached(self, cache: OrderedDict, path: str, make: Callable[[str], widgets.Widget]):
+        """Players and downloads are reused while their sound stays in the results, so that
+        changing k sends only the new sounds' audio."""
+        if path in cache:
+            cache.move_to_end(path)
+            return cache[path]
+        cache[path] = made = make(path)
+        visible = set(self.state.results["path"])
+        while len(cache) > _CACHED_PLAYERS:
+            oldest = next((key for key in cache if key not in visible), None)
+            if oldest is None:
+                break
+            cache.pop(oldest).close()
+        return made
+
+
+def _row(rank: str, name: str, duration: str, similarity: str, extra: list,
+         *, header: bool = False) -> widgets.HBox:
+    def cell(text: str, width: str, css: str = "") -> widgets.HTML:
+        tag = "b" if header else "span"
+        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(text)}'>"
+                            f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
+
+    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "136px"),
+                        cell(duration, "70px"), cell(similarity, "76px"), *extra])
+    row.add_class("soundslike-header" if header else "soundslike-result")
+    return row
+
+
+def _warm_up(library: Library) -> None:
+    """Load the model now, so that the first upload is answered as fast as the next ones."""
+    if len(library) == 0:
+        return
+    try:
+        embedder = library.embedder
+        embedder.embed([np.zeros(embedder.sample_rate // 10, np.float32)])
+    except SoundslikeError as exc:
+        _log.warning("the library's model could not be loaded: %s", exc)

@@ -1,0 +1,349 @@
+"""The library as a map: a 2-D UMAP projection, fit once, stored beside the library, reused.
+
+:class:`LibraryMap` is an estimator (``fit`` / ``transform``, ``save`` / ``load``). ``fit`` runs
+UMAP (cosine) on the embeddings; ``transform`` places new vectors on the fitted map without
+refitting, the way UMAP's own transform begins: the query's nearest library sounds (exact cosine)
+with UMAP's fuzzy membership weights, and the weighted mean of their map positions. Doing that in
+numpy keeps a stored map small (coordinates only, no pickle: the fitted UMAP of 100k sounds
+pickles to ~500 MB) and placing a query fast (no numba compilation, no search index to build).
+
+Libraries with fewer than :data:`MIN_UMAP_SOUNDS` sounds are too small for UMAP's neighbourhood
+graph to mean anything: they get a PCA map, and ``note`` says so.
+
+``map_for(library)`` is what the app calls: the stored ``<library>.map`` when its content key
+matches the library, else a fresh fit (with progress), saved for next time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .errors import LibraryError, ParameterError
+
+if TYPE_CHECKING:
+    from .library import Library
+
+__all__ = ["MIN_UMAP_SOUNDS", "LibraryMap", "map_for", "map_path"]
+
+#: Fewer sounds than this get a PCA map instead of UMAP.
+MIN_UMAP_SOUNDS = 16
+#: Above this many sounds UMAP runs unseeded, on all cores (a seed makes it single-threaded).
+SEEDED_MAX_SOUNDS = 20_000
+#: Above this many sounds UMAP starts from PCA instead of a spectral layout: on a library of
+#: many small clusters the spectral start costs more than everything else (measured: 100k
+#: clustered sounds, 200 CPU-s with it, 75 without).
+SPECTRAL_MAX_SOUNDS = 20_000
+_FORMAT = 1
+_TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}\s*")
+
+
+class LibraryMap:
+    """A 2-D map of embedding vectors: UMAP (cosine) fit once, new vectors placed by ``transform``.
+
+    UMAP runs with cosine distance, ``low_memory``, a spectral start up to
+    :data:`SPECTRAL_MAX_SOUNDS` sounds and a PCA start above, and epochs chosen by size
+    (:func:`epochs_for`).
+
+    Args:
+        n_neighbors: UMAP's neighbourhood size (capped at the number of sounds minus one).
+        min_dist: UMAP's minimum distance between points on the map.
+        n_epochs: layout epochs; ``None`` picks by size (500 up to 10k sounds, then fewer).
+        random_state: seed; ``None`` lets UMAP use every core (not reproducible).
+        method: ``"auto"`` (UMAP, or PCA below :data:`MIN_UMAP_SOUNDS` sounds), ``"umap"`` or
+            ``"pca"`` (linear, instant: for quick looks and tests).
+
+    Example:
+        >>> vectors = np.random.default_rng(0).standard_normal((40, 8)).astype(np.float32)
+        >>> atlas = LibraryMap(n_epochs=50).fit(vectors)  # doctest: +SKIP
+        >>> atlas.coordinates.shape, atlas.transform(vectors[:1]).shape  # doctest: +SKIP
+        ((40, 2), (1, 2))
+    """
+
+    def __init__(self, *, n_neighbors: int = 15, min_dist: float = 0.1,
+                 n_epochs: int | None = None, random_state: int | None = 0,
+                 method: str = "auto") -> None:
+        if method not in ("auto", "umap", "pca"):
+            raise ParameterError(f"method must be 'auto', 'umap' or 'pca', got {method!r}")
+        if n_neighbors < 2:
+            raise ParameterError(f"n_neighbors must be >= 2, got {n_neighbors}")
+        if n_epochs is not None and n_epochs < 1:
+            raise ParameterError(f"n_epochs must be >= 1, got {n_epochs}")
+        self.n_neighbors = int(n_neighbors)
+        self.min_dist = float(min_dist)
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+        self.requested_method = method
+        self.coordinates: np.ndarray | None = None
+        self.method = ""
+        self.note = ""
+        self._reference: np.ndarray | None = None
+        self._reference_norms: np.ndarray | None = None
+        self._pca: tuple[np.ndarray, np.ndarray] | None = None  # (mean, components)
+
+    def __repr__(self) -> str:
+        size = "unfitted" if self.coordinates is None else f"{len(self.coordinates)} points"
+        return f"<LibraryMap {self.method or 'unfitted'}, {size}>"
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, embeddings: np.ndarray, *, progress: bool = False) -> LibraryMap:
+        """Fit the map to ``(n, dimension)`` vectors; ``progress`` shows what UMAP is doing."""
+        vectors = _check_vectors(embeddings, "embeddings")
+        count = len(vectors)
+        self._set_reference(vectors)
+        self._pca = None
+        too_few = count < MIN_UMAP_SOUNDS
+        if count >= 2 and (self.requested_method == "pca" or too_few):
+            mean = vectors.mean(axis=0)
+            _, _, components = np.linalg.svd(vectors - mean, full_matrices=False)
+            self._pca = (mean, components[:2])
+            self.coordinates = self._project_pca(vectors)
+            self.method = "pca"
+            self.note = (f"PCA of {count} sounds" if not too_few else
+                         f"PCA of {count} sounds: UMAP needs at least {MIN_UMAP_SOUNDS}, so "
+                         "distances on this map are only a rough guide")
+        elif count >= 2:
+            self.coordinates = self._fit_umap(self._unit(vectors), progress=progress)
+            self.method = "umap"
+            self.note = f"UMAP of {count} sounds"
+        else:
+            self.coordinates = np.zeros((count, 2), np.float32)
+            self.method = "trivial"
+            self.note = f"{count} sound{'s' if count != 1 else ''}: nothing to map"
+        return self
+
+    def _fit_umap(self, unit_vectors: np.ndarray, *, progress: bool) -> np.ndarray:
+        import umap  # lazy: numba compilation and pynndescent are heavy
+
+        count = len(unit_vectors)
+        n_epochs = self.n_epochs or epochs_for(count)
+        reducer = umap.UMAP(
+            n_components=2, metric="cosine", n_neighbors=min(self.n_neighbors, count - 1),
+            min_dist=self.min_dist, n_epochs=n_epochs, low_memory=True,
+            init="spectral" if count <= SPECTRAL_MAX_SOUNDS else "pca",
+            random_state=self.random_state, n_jobs=1 if self.random_state is not None else -1,
+            verbose=progress, tqdm_kwds={"disable": True},  # its log lines drive our bar
+        )
+        with _umap_log(progress, count):
+            coordinates = reducer.fit_transform(unit_vectors)
+        return np.ascontiguousarray(coordinates, dtype=np.float32)
+
+    # -- placing new vectors -----------------------------------------------------------------
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        """Place ``(m, dimension)`` vectors (or one vector) on the fitted map: ``(m, 2)``.
+
+        UMAP maps: the membership-weighted mean of each vector's nearest fitted points (UMAP's
+        own transform starts there); a vector equal to a fitted point lands on it.
+        """
+        if self.coordinates is None or self._reference is None:
+            raise ParameterError("this LibraryMap is not fitted: call fit() or load() first")
+        queries = _check_vectors(np.atleast_2d(vectors), "vectors")
+        if queries.shape[1] != self._reference.shape[1]:
+            raise ParameterError(f"vectors have dimension {queries.shape[1]}, the map was fit "
+                                 f"on {self._reference.shape[1]}")
+        count = len(self.coordinates)
+        if self.method == "pca":
+            return self._project_pca(queries)
+        if self.method == "trivial" or count == 0:
+            return np.zeros((len(queries), 2), np.float32)
+        k = min(self.n_neighbors, count)
+        similarities = (self._unit(queries) @ self._reference.T) / self._reference_norms
+        neighbours = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
+        distances = 1.0 - np.take_along_axis(similarities, neighbours, axis=1)
+        weights = membership_weights(np.maximum(distances, 0.0))
+        placed = np.einsum("mk,mkd->md", weights, self.coordinates[neighbours])
+        exact = distances.min(axis=1) <= 1e-6  # the sound itself: land exactly on its point
+        if exact.any():
+            nearest = neighbours[np.arange(len(queries)), distances.argmin(axis=1)]
+            placed[exact] = self.coordinates[nearest[exact]]
+        return placed.astype(np.float32)
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike, *, key: str) -> None:
+        """Write the map (coordinates and settings, no pickle) atomically; ``key`` names the
+        library content it belongs to."""
+        if self.coordinates is None:
+            raise ParameterError("cannot save an unfitted LibraryMap")
+        target = os.path.abspath(os.fspath(path))
+        header = {"format": _FORMAT, "key": key, "method": self.method, "note": self.note,
+                  "requested_method": self.requested_method,
+                  "n_neighbors": self.n_neighbors, "min_dist": self.min_dist,
+                  "n_epochs": self.n_epochs, "random_state": self.random_state}
+        arrays = {"coordinates": self.coordinates, "header": np.array(json.dumps(header))}
+        if self._pca is not None:
+            arrays["pca_mean"], arrays["pca_components"] = self._pca
+        with atomic_path(target, suffix=".map") as temporary, open(temporary, "wb") as out:
+            np.savez(out, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, embeddings: np.ndarray,
+             key: str | None = None) -> LibraryMap | None:
+        """Read a saved map; ``None`` when it is missing, unreadable, or fit on other content
+        (``key``). ``embeddings`` are the fitted vectors (the library's), which ``transform``
+        compares queries with."""
+        source = os.fspath(path)
+        try:
+            with np.load(source, allow_pickle=False) as stored:
+                header = json.loads(str(stored["header"]))
+                coordinates = np.asarray(stored["coordinates"], dtype=np.float32)
+                pca = ((stored["pca_mean"], stored["pca_components"])
+                       if "pca_mean" in stored.files else None)
+        except (OSError, ValueError, KeyError):
+            return None
+        vectors = _check_vectors(embeddings, "embeddings")
+        if (header.get("format") != _FORMAT or (key is not None and header.get("key") != key)
+                or coordinates.shape != (len(vectors), 2)):
+            return None
+        atlas = cls(n_neighbors=header["n_neighbors"], min_dist=header["min_dist"],
+                    n_epochs=header["n_epochs"], random_state=header["random_state"],
+                    method=header.get("requested_method", "auto"))
+        atlas.coordinates, atlas.method, atlas.note, atlas._pca = (
+            coordinates, header["method"], header["note"], pca)
+        atlas._set_reference(vectors)
+        return atlas
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _set_reference(self, vectors: np.ndarray) -> None:
+        # Keep the caller's matrix (no normalised copy of a big library) and its norms.
+        self._reference = vectors
+        norms = np.linalg.norm(vectors, axis=1)
+        self._reference_norms = np.where(norms > 0, norms, 1.0).astype(np.float32)
+
+    @staticmethod
+    def _unit(vectors: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    def _project_pca(self, vectors: np.ndarray) -> np.ndarray:
+        mean, components = self._pca
+        projected = np.zeros((len(vectors), 2), np.float32)
+        projected[:, : len(components)] = (vectors - mean) @ components.T
+        return projected
+
+
+def epochs_for(count: int) -> int:
+    """Layout epochs by library size: UMAP's 500 for small maps, fewer as they grow (a big map
+    converges in fewer passes, and each pass costs more).
+
+    Example:
+        >>> epochs_for(1_000), epochs_for(100_000)
+        (500, 100)
+    """
+    if count <= 10_000:
+        return 500
+    if count <= 50_000:
+        return 200
+    return 100
+
+
+def membership_weights(distances: np.ndarray, *, iterations: int = 64) -> np.ndarray:
+    """UMAP's fuzzy membership of each row's k neighbours (as in its transform), normalised.
+
+    Each row's bandwidth ``sigma`` is bisected so that ``sum(exp(-d / sigma)) = log2(k)``.
+
+    Example:
+        >>> membership_weights(np.array([[0.1, 0.2, 0.4]])).round(2)
+        array([[0.47, 0.34, 0.19]])
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    target = np.log2(max(distances.shape[1], 2))
+    low = np.zeros(len(distances))
+    high = np.full(len(distances), np.inf)
+    sigma = np.ones(len(distances))
+    for _ in range(iterations):
+        total = np.exp(-distances / sigma[:, None]).sum(axis=1)
+        too_wide = total > target
+        high = np.where(too_wide, sigma, high)
+        low = np.where(too_wide, low, sigma)
+        sigma = np.where(np.isinf(high), sigma * 2.0, (low + high) / 2.0)
+    weights = np.exp(-distances / sigma[:, None])
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def map_path(library_path: str | os.PathLike) -> str:
+    """Where the map of ``LIB.parquet`` lives: ``LIB.parquet.map`` beside it."""
+    return f"{os.fspath(library_path)}.map"
+
+
+def map_for(library: Library, *, progress: bool = True, refit: bool = False) -> LibraryMap:
+    """The library's map: loaded from beside its file when its content is unchanged, else fit
+    (showing progress) and saved for next time (when the folder is writable).
+
+    Example:
+        >>> atlas = map_for(load_library("data/demo.parquet"))  # doctest: +SKIP
+        >>> atlas.coordinates.shape  # doctest: +SKIP
+        (56, 2)
+    """
+    from .index import content_key
+
+    embeddings = library.embeddings
+    key = content_key(embeddings, library.rows["duration"].to_numpy())
+    stored = None if library.path is None else map_path(library.path)
+    if stored is not None and not refit and os.path.exists(stored):
+        atlas = LibraryMap.load(stored, embeddings=embeddings, key=key)
+        if atlas is not None:
+            return atlas
+    seed = 0 if len(library) <= SEEDED_MAX_SOUNDS else None
+    atlas = LibraryMap(random_state=seed).fit(embeddings, progress=progress)
+    if stored is not None and os.access(os.path.dirname(stored), os.W_OK):
+        try:
+            atlas.save(stored, key=key)
+        except OSError as exc:
+            raise LibraryError(f"{stored!r}: cannot save the map ({exc.strerror})") from None
+    return atlas
+
+
+def _check_vectors(vectors: Any, what: str) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim != 2:
+        raise ParameterError(f"{what} must be 2-D (rows, dimension), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ParameterError(f"{what} contain NaN or infinite values")
+    return array
+
+
+class _ProgressLog:
+    """A stdout stand-in that turns UMAP's verbose log lines into a progress bar's description."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        # print() writes its arguments one by one: act on whole lines only.
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            step = " ".join(_TIMESTAMP.sub("", line).split())
+            if step and not step.startswith("UMAP("):
+                self.bar.set_description_str(f"map: {step[:60]}", refresh=False)
+                self.bar.update(1)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _umap_log(progress: bool, count: int):
+    if not progress:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"map of {count} sounds", unit=" steps", dynamic_ncols=True)
+    try:
+        with contextlib.redirect_stdout(_ProgressLog(bar)):
+            yield
+    finally:
+        bar.set_description_str(f"map of {count} sounds: done")
+        bar.close()

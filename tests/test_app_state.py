@@ -1,0 +1,280 @@
+"""The app's state, driven without a browser; and its widgets, built headless (no frontend)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from soundslike_nb.app.state import AppState, DurationScale, format_duration
+from soundslike_nb.app.uploads import UploadFolder, check_upload, safe_filename
+from soundslike_nb.errors import AudioError, ParameterError
+from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable
+from soundslike_nb.library import Library
+from soundslike_nb.projection import LibraryMap
+
+DIMENSION = 16
+RATE = 16000
+
+
+class CountingEmbedder:
+    """A tiny deterministic model: a vector from a waveform's length and loudness; counts calls."""
+
+    id = "test-counting"
+    sample_rate = RATE
+    dimension = DIMENSION
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @property
+    def provenance(self) -> dict:
+        return {"id": self.id, "dimension": DIMENSION, "weights_sha256": "0" * 64,
+                "sample_rate": RATE}
+
+    def embed(self, waveforms):
+        self.calls += 1
+        rows = []
+        for waveform in waveforms:
+            rng = np.random.default_rng(len(waveform) % 1000)
+            rows.append(rng.standard_normal(DIMENSION) * (1 + float(np.abs(waveform).mean())))
+        return np.asarray(rows, dtype=np.float32)
+
+
+def _wav_bytes(seconds: float, *, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    out = io.BytesIO()
+    sf.write(out, (0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32), RATE,
+             format="WAV")
+    return out.getvalue()
+
+
+@pytest.fixture
+def library(tmp_path) -> Library:
+    """60 sounds in 3 seeded clusters, 0.05 s to 10 min long; one with HTML in its name."""
+    rng = np.random.default_rng(7)
+    count = 60
+    centres = rng.standard_normal((3, DIMENSION))
+    embeddings = (centres[np.arange(count) % 3] + 0.2 * rng.standard_normal((count, DIMENSION)))
+    durations_s = np.geomspace(0.05, 600.0, count)
+    names = [f"sound {index}" for index in range(count)]
+    names[5] = "<script>alert('x')</script> & co"
+    paths = []
+    for index in range(count):
+        path = tmp_path / "sfx" / f"sound{index}.wav"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(_wav_bytes(0.05, seed=index))
+        paths.append(str(path))
+    rows = pd.DataFrame({"name": names, "path": paths, "duration": durations_s,
+                         "sample_rate": RATE, "channels": 1,
+                         "frames": (durations_s * RATE).astype(int), "size": 0, "mtime": 0.0})
+    rows = rows.astype(ROW_COLUMNS)
+    embedder = CountingEmbedder()
+    table = LibraryTable(rows=rows, embeddings=embeddings.astype(np.float32),
+                         provenance={"embedder": embedder.provenance})
+    return Library(table, embedder=embedder)
+
+
+@pytest.fixture
+def atlas(library) -> LibraryMap:
+    # A PCA map keeps these tests fast (no UMAP compilation); test_projection covers UMAP.
+    return LibraryMap(method="pca").fit(library.embeddings)
+
+
+@pytest.fixture
+def state(library, atlas, tmp_path) -> AppState:
+    return AppState(library, atlas=atlas, uploads=UploadFolder(tmp_path / "uploads"))
+
+
+def test_query_k_range_and_selection_drive_results_and_highlights(state, library, atlas):
+    changes = []
+    state.observe(changes.append)
+
+    state.set_query_row(3)
+    assert state.query.source == "library" and state.query.position == 3
+    assert state.query.point == tuple(atlas.coordinates[3])
+    assert list(state.results["rank"]) == list(range(1, 11))
+    assert 3 not in set(state.results["position"]), "a library query is left out of its results"
+    assert state.results["similarity"].is_monotonic_decreasing
+    expected = library.similar_to(3, k=10)
+    assert list(state.results["path"]) == list(expected["path"])
+    assert {"query", "results"} <= changes[-1]
+
+    state.k = 4
+    assert len(state.results) == 4 and "k" in changes[-1]
+    marks = state.highlights()
+    assert list(marks["rank"]) == [1, 2, 3, 4]
+    positions = marks["position"].to_numpy()
+    np.testing.assert_allclose(marks[["x", "y"]].to_numpy(), atlas.coordinates[positions])
+
+    state.duration = (1.0, 60.0)
+    durations_s = state.results["duration"]
+    assert len(state.results) == 4 and durations_s.between(1.0, 60.0).all()
+    assert state.in_range().sum() == library.rows["duration"].between(1.0, 60.0).sum()
+    assert set(state.highlights()["position"]) == set(state.results["position"])
+
+    state.duration = (None, 0.1)  # open at the short end
+    assert (state.results["duration"] <= 0.1).all() and len(state.results) >= 1
+
+    state.select(42)
+    assert state.selection == 42 and changes[-1] == frozenset({"selection"})
+    count = len(changes)
+    state.select(42)  # a second click on the same point plays it again
+    assert len(changes) == count + 1
+    state.query_selection()
+    assert state.query.position == 42 and 42 not in set(state.results["position"])
+    assert state.query.point == tuple(atlas.coordinates[42])
+
+
+def test_changing_k_or_range_does_not_embed_the_query_again(state, library):
+    embedder = library.embedder
+    assert state.set_query_upload("my query.wav", _wav_bytes(0.5)) is True
+    assert embedder.calls == 1 and state.query.source == "upload"
+    assert state.query.point is not None and len(state.results) == 10
+    state.k = 25
+    state.duration = (0.1, 100.0)
+    state.k = 2
+    assert embedder.calls == 1
+    assert len(state.results) == 2
+
+
+def test_bad_uploads_show_a_message_and_keep_the_previous_query(state, tmp_path):
+    state.set_query_row(1)
+    before = state.results.copy()
+    for name, content, expected in [
+        ("notes.txt", b"these are not sounds", "'notes.txt': not a readable audio file"),
+        ("empty.wav", b"", "'empty.wav': empty file (0 bytes)"),
+        ("broken.wav", b"RIFF\x10\x00\x00\x00WAVEfmt junk", "'broken.wav'"),
+    ]:
+        assert state.set_query_upload(name, content) is False
+        assert state.error.startswith(expected), state.error
+        assert state.query.position == 1
+        pd.testing.assert_frame_equal(state.results, before)
+    small = AppState(state.library, uploads=UploadFolder(tmp_path / "small", max_bytes=100))
+    assert small.set_query_upload("big.wav", _wav_bytes(1.0)) is False
+    assert "over the upload limit" in small.error and "'big.wav'" in small.error
+    state.k = 3
+    assert state.error == "", "a successful search clears the message"
+
+
+def test_upload_names_never_write_outside_the_upload_folder(tmp_path):
+    folder = UploadFolder(tmp_path / "uploads")
+    outside = tmp_path / "evil.wav"
+    for name in ["../evil.wav", "../../evil.wav", str(outside), "..\\..\\evil.wav",
+                 "sub/../../evil.wav", "..", ".", "", "\x00", ".bashrc", "a" * 500 + ".wav"]:
+        saved = folder.save(name, b"RIFF")
+        assert os.path.dirname(saved) == folder.folder, (name, saved)
+        assert os.path.basename(saved) and not os.path.basename(saved).startswith(".")
+        assert len(os.path.basename(saved)) <= 170
+    assert not outside.exists()
+    # A planted symbolic link is never followed or replaced.
+    (tmp_path / "uploads" / "link.wav").symlink_to(outside)
+    saved = folder.save("link.wav", b"RIFF")
+    assert saved.endswith("link (2).wav") and not outside.exists()
+
+
+def test_safe_filename_and_check_upload():
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("C:\\sfx\\door 1.wav") == "door 1.wav"
+    assert safe_filename("..") == "upload"
+    assert safe_filename("kick\x00\x1b.wav") == "kick.wav"
+    assert check_upload("x.wav", b"1234", max_bytes=4) == "x.wav"
+    with pytest.raises(AudioError, match="over the upload limit"):
+        check_upload("x.wav", b"12345", max_bytes=4)
+
+
+def test_controls_refuse_bad_values(state):
+    for bad_k in (0, 101, 2.5, True):
+        with pytest.raises(ParameterError, match="k must be"):
+            state.k = bad_k
+    with pytest.raises(ParameterError, match="above its maximum"):
+        state.duration = (2.0, 1.0)
+    with pytest.raises(ParameterError, match="not a row"):
+        state.select(10_000)
+    with pytest.raises(ParameterError, match="nothing is selected"):
+        state.query_selection()
+
+
+def test_duration_scale_is_logarithmic_and_open_at_both_ends():
+    scale = DurationScale.of([0.05, 1.0, 600.0])
+    assert scale.low < np.log10(0.05) and scale.high > np.log10(600.0)
+    # The click and the ambience are both reachable, each end meaning "no limit".
+    assert scale.to_range((scale.low, scale.high)) == (None, None)
+    assert scale.to_range((scale.position(0.05), scale.position(600.0))) == (0.05, 600.0)
+    # Half the slider is the geometric middle, not 300 s.
+    middle = scale.seconds((scale.low + scale.high) / 2)
+    assert 4.0 < middle < 7.0
+    assert scale.to_positions((None, 10.0)) == (scale.low, scale.position(10.0))
+    single = DurationScale.of([2.0, 2.0])
+    assert single.high > single.low
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (0.05, 0.5, 1.6, 42, 95, 600, 3900, None)] == [
+        "0.05 s", "0.5 s", "1.6 s", "42 s", "1 min 35 s", "10 min", "1 h 05 min", "any"]
+
+
+def test_widgets_escape_names_and_show_errors_not_tracebacks(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    app.state.set_query_row(5)  # the sound with HTML in its name
+    assert "&lt;script&gt;" in app.query_panel.children[0].value
+    assert "<script>" not in app.query_panel.children[0].value
+    app.state.set_query_row(2)
+    app.state.k = 100
+    cells = [cell.value for row in app.results.children for cell in row.children
+             if hasattr(cell, "value") and isinstance(cell.value, str)]
+    assert any("&lt;script&gt;" in value for value in cells)
+    assert not any("<script>" in value for value in cells)
+    hover = app.map_view.figure.data[0].hovertext
+    assert "<script>" not in "".join(hover) and "&lt;script&gt;" in hover[5]
+
+    rows = app.results.children[1:]
+    assert len(rows) == 59 and all(row.children[4].__class__.__name__ in ("Audio", "VBox")
+                                   for row in rows)
+    app.upload.receive("garbage.wav", b"RIFF\x00\x00\x00\x00WAVEnothing")
+    assert "garbage.wav" in app.error.value and "Traceback" not in app.error.value
+    app.upload.max_bytes = 10
+    app.upload.receive("huge.wav", b"x" * 11)
+    assert "over the upload limit" in app.error.value
+    app.k_slider.value = 7
+    assert len(app.results.children) == 1 + 7 and app.error.value == ""
+
+    app.state.select(8)
+    assert "Selected" in app.selected_panel.children[0].value
+    assert list(app.map_view.figure.data[2].x) == [float(atlas.coordinates[8, 0])]
+    app.map_view._clicked_library(None, type("Points", (), {"point_inds": [9]})(), None)
+    assert app.state.selection == 9
+    app.range_slider.value = (app.scale.position(1.0), app.scale.high)
+    assert app.state.duration == (1.0, None)
+    assert (app.state.results["duration"] >= 1.0).all()
+
+
+def test_players_inline_small_files_and_preview_the_rest(tmp_path):
+    from soundslike_nb.app.media import DownloadButton, player_source
+
+    wav = tmp_path / "door 1.wav"
+    wav.write_bytes(_wav_bytes(1.0))
+    source = player_source(str(wav))
+    assert source.format == "wav" and source.data == wav.read_bytes() and not source.note
+    large = player_source(str(wav), max_inline_bytes=100)
+    assert large.format == "ogg" and large.data[:4] == b"OggS" and "large file" in large.note
+    aiff = tmp_path / "hit.aiff"
+    sf.write(aiff, np.zeros(RATE // 2, np.float32), RATE, format="AIFF")
+    assert player_source(str(aiff)).note == "converted for the browser"
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        player_source(str(tmp_path / "x.aiff"), data=b"junk")
+
+    download = DownloadButton(str(wav))
+    assert download.filename == "door 1.wav" and not download.unavailable
+    sent = []
+    download.send = lambda content, buffers=None: sent.append((content, buffers))
+    download._handle_message(download, {"event": "download"}, [])
+    assert sent[0][0]["filename"] == "door 1.wav" and sent[0][1] == [wav.read_bytes()]
+    too_big = DownloadButton(str(wav), max_bytes=10)
+    assert too_big.unavailable and str(wav) in too_big.hint

@@ -1,0 +1,238 @@
+"""The notebook in a real browser: JupyterLab started here, driven by Playwright with Chromium.
+
+Screenshots of each step land in ``test-artifacts/browser/``. Skipped, saying why, where Debian's
+Chromium (``/usr/bin/chromium``) or the playwright package is missing (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("SOUNDSLIKE_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+QUERY_SOUND = ROOT / "data" / "demo" / "kenney" / "explosion1.wav"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--autoplay-policy=no-user-gesture-required"]
+
+def _skip_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return (f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) "
+                "to run the browser test")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[dev]')"
+    return None
+
+
+SKIP_REASON = _skip_reason()
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_ready():
+    """The demo library and its map, built before the browser starts, so that running the
+    notebook in the page takes seconds, not the first build's minute."""
+    from soundslike_nb.app import open_library
+    from soundslike_nb.projection import map_for
+
+    library = open_library(ROOT / "data" / "demo.parquet", folders=[ROOT / "data" / "demo"],
+                           progress=False)
+    map_for(library, progress=False)
+    return library
+
+
+@pytest.fixture(scope="module")
+def lab(demo_ready):
+    """A JupyterLab server on a free localhost port with a random token; stopped afterwards."""
+    token, port = secrets.token_hex(16), _free_port()
+    home = Path(tempfile.mkdtemp(prefix="soundslike-lab-"))
+    # No news or update prompts (the machine is offline, and a toast would cover the app), and
+    # no autosave, which would write this run's outputs into the repository's notebook.
+    settings = home / "settings" / "@jupyterlab"
+    for plugin, text in [
+        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+        ("docmanager-extension/plugin", '{"autosave": false}'),
+    ]:
+        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
+        (settings / f"{plugin}.jupyterlab-settings").write_text(text)
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--LabApp.user_settings_dir={home / 'settings'}",
+    ]
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), PYTHONUNBUFFERED="1")
+    log = open(home / "lab.log", "wb")  # noqa: SIM115 - closed below, after the server
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("JupyterLab did not start:\n" + (home / "lab.log").read_text())
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        shutil.copy(home / "lab.log", ARTIFACTS / "lab.log") if ARTIFACTS.exists() else None
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    profile = tempfile.mkdtemp(prefix="soundslike-chromium-")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1800, "height": 1100},
+                                          accept_downloads=True)
+            yield context.new_page()
+        finally:
+            browser.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def _result_count(page) -> int:
+    return page.locator(".soundslike-app .soundslike-result").count()
+
+
+def test_notebook_in_jupyterlab(lab, page):
+    try:
+        _drive(page, *lab)
+    except BaseException:
+        _shot(page, "failure")  # what the page showed when the test gave up
+        raise
+
+
+def _drive(page, url: str, token: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.set_default_timeout(60_000)
+    page.goto(f"{url}/lab/tree/notebooks/soundslike.ipynb?reset&token={token}")
+    page.locator(".jp-Notebook").wait_for()
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
+    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
+
+    # Run all cells from the menu, as a user would (again if the kernel was not quite ready).
+    for _attempt in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]")).first.wait_for(
+                timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    app = page.locator(".soundslike-app")
+    app.wait_for(timeout=150_000)
+    app.scroll_into_view_if_needed()
+    page.locator(".soundslike-app .js-plotly-plot .scatterlayer").wait_for()
+    _shot(page, "1-app-shown")
+
+    # Upload a demo sound through the upload button's file chooser.
+    with page.expect_file_chooser() as chooser:
+        page.locator(".soundslike-upload").click()
+    chooser.value.set_files(str(QUERY_SOUND))
+    page.wait_for_function("document.querySelectorAll('.soundslike-result').length == 10")
+    rows = page.locator(".soundslike-app .soundslike-result")
+    assert rows.count() == 10
+    assert rows.locator("audio").count() == 10, "each result row has a player"
+    assert rows.locator(".soundslike-download").count() == 10
+    assert page.locator(".soundslike-query-player audio, audio.soundslike-query-player").count()
+    assert QUERY_SOUND.name in page.locator(".soundslike-app").inner_text()
+    ranks = rows.locator(".soundslike-rank").all_inner_texts()
+    assert ranks == [str(rank) for rank in range(1, 11)]
+    assert page.locator(".soundslike-error").count() == 0 or not page.locator(
+        ".soundslike-error").first.inner_text().strip()
+    _shot(page, "2-results-after-upload")
+
+    # The download is the original file, under its own name.
+    first_name = rows.first.locator(".soundslike-download").get_attribute("title")
+    with page.expect_download() as download:
+        rows.first.locator(".soundslike-download").click()
+    saved = download.value
+    assert first_name and saved.suggested_filename in first_name
+    assert Path(saved.path()).read_bytes()[:4] in (b"RIFF", b"OggS", b"ID3\x03", b"fLaC")
+
+    # Change k with the slider's editable readout.
+    readout = page.locator(".soundslike-app .widget-slider .widget-readout").first
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.soundslike-result').length == 4")
+    assert _result_count(page) == 4
+    _shot(page, "3-k-changed")
+
+    # Click a library point on the map: it is selected, played, and can become the query.
+    point = page.locator(".soundslike-app .scatterlayer .trace").first.locator("path.point").nth(7)
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator(".soundslike-use-selected").wait_for(timeout=20_000)
+    selected_name = page.get_by_text("Selected:").inner_text().removeprefix("Selected:").strip()
+    page.locator(".soundslike-use-selected").scroll_into_view_if_needed()
+    # The click plays it (the player autoplays; this Chromium allows autoplay).
+    page.wait_for_function(
+        "[...document.querySelectorAll('.soundslike-app audio[autoplay]')]"
+        ".some(audio => audio.ended || audio.currentTime > 0)", timeout=20_000)
+    _shot(page, "4-map-point-selected")
+
+    # ...and can become the query: the results follow.
+    before = rows.first.inner_text()
+    page.locator(".soundslike-use-selected").click()
+    page.wait_for_function(
+        "previous => { const first = document.querySelector('.soundslike-result');"
+        " return first && first.innerText !== previous; }", arg=before)
+    page.wait_for_function("document.querySelectorAll('.soundslike-result').length == 4")
+    query_text = page.get_by_text("Query:").inner_text()
+    assert "from the library" in query_text
+    assert selected_name.split(" (")[0] in query_text
+    page.locator(".soundslike-app").scroll_into_view_if_needed()
+    page.locator(".soundslike-app .soundslike-title").scroll_into_view_if_needed()
+    _shot(page, "5-selected-became-query")
