@@ -28,8 +28,11 @@ CHUNK_FILES = 64
 _MODELS: dict[tuple, Embedder] = {}  # per worker process: the one model, loaded once
 
 
-def connect(*, workers: int | None = None, scheduler: str | None = None):
+def connect(*, workers: int | None = None, scheduler: str | None = None,
+            timeout: float = 20.0):
     """A ``dask.distributed.Client``: on an existing cluster, or on a local one of N processes.
+
+    ``timeout`` is how many seconds to wait for an existing scheduler to answer.
 
     Example:
         >>> client = connect(workers=2)  # doctest: +SKIP
@@ -40,7 +43,7 @@ def connect(*, workers: int | None = None, scheduler: str | None = None):
         raise SoundslikeError("Dask is missing: pip install 'dask[distributed]'") from exc
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout="20s")
+            return Client(scheduler, timeout=f"{timeout}s")
         except OSError as exc:
             raise SoundslikeError(
                 f"cannot reach the Dask scheduler {scheduler!r} ({exc})") from None

@@ -18,6 +18,7 @@ from .audio import AudioSource, load
 from .embedders import Embedder, get_embedder
 from .errors import EmbedderError, ParameterError
 from .libfile import LibraryTable, read_table
+from .pipeline import DEFAULT_MAX_ANALYSIS_S
 
 __all__ = ["Library", "load_library"]
 
@@ -143,7 +144,9 @@ class Library:
 
             waveform = validate_waveform(query, name=name or "<query waveform>")
         else:
-            waveform, _ = load(query, sample_rate=embedder.sample_rate, name=name)
+            # as when the library was built: long sounds count by their first minutes
+            waveform, _ = load(query, sample_rate=embedder.sample_rate, name=name,
+                               max_duration=DEFAULT_MAX_ANALYSIS_S)
         return np.asarray(embedder.embed([waveform]), dtype=np.float32)[0]
 
     def search(self, query: AudioSource | np.ndarray, *, k: int = 10,

@@ -80,4 +80,4 @@ def test_connect_refuses_a_bad_scheduler_and_worker_count():
     with pytest.raises(sl.SoundslikeError, match="workers"):
         distributed.connect(workers=0)
     with pytest.raises(sl.SoundslikeError, match="scheduler"):
-        distributed.connect(scheduler="tcp://127.0.0.1:9")
+        distributed.connect(scheduler="tcp://127.0.0.1:9", timeout=2)
