@@ -21,6 +21,7 @@ import torch
 from pyannote.audio import Inference
 
 from soundslike_nb.embedders import Embedder, get_embedder
+from soundslike_nb.embedders import _hub as hub
 from soundslike_nb.embedders import pyannote as backend
 from soundslike_nb.errors import AudioError, EmbedderError
 
@@ -72,7 +73,7 @@ def fake_download(monkeypatch, behaviour) -> list[dict]:
         return behaviour(**kwargs)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
-    monkeypatch.setattr(backend, "_hub_unreachable", lambda endpoint: None)
+    monkeypatch.setattr(hub, "_hub_unreachable", lambda endpoint: None)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     return calls
@@ -274,7 +275,7 @@ def test_unreachable_hub_uses_the_cache(monkeypatch, checkpoints, tmp_path):
     calls = fake_download(
         monkeypatch, lambda **kwargs: cached if kwargs["local_files_only"] else 1 / 0
     )
-    monkeypatch.setattr(backend, "_hub_unreachable", lambda endpoint: "huggingface.co:443: down")
+    monkeypatch.setattr(hub, "_hub_unreachable", lambda endpoint: "huggingface.co:443: down")
     loaded = get_embedder("someone/model", device="cpu")
     assert loaded.id == "someone/model" and calls[0]["local_files_only"] is True
 
