@@ -1,0 +1,182 @@
+"""The library-fitted similarity space: unit aspect blocks, weights on the query, stored safely."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soundslike_nb import LibraryError, ParameterError
+from soundslike_nb.descriptors import FEATURE_NAMES
+from soundslike_nb.space import ASPECT_NAMES, DEFAULT_WEIGHTS, SimilaritySpace, check_weights
+
+N_FEATURES = len(FEATURE_NAMES)
+
+
+def _library(rows: int = 200, dimension: int = 64, *, seed: int = 0):
+    """Non-negative 'CNN' vectors (like the aisfx ReLU/max output) and raw-unit descriptors."""
+    rng = np.random.default_rng(seed)
+    embeddings = np.abs(rng.standard_normal((rows, dimension))).astype(np.float32)
+    scales = 10.0 ** rng.uniform(-2, 3, N_FEATURES)  # Hz next to fractions: standardising matters
+    descriptors = (rng.standard_normal((rows, N_FEATURES)) * scales).astype(np.float32)
+    return embeddings, descriptors
+
+
+def _ranking(scores: np.ndarray) -> np.ndarray:
+    return np.argsort(-scores, kind="stable")
+
+
+def test_transform_gives_one_unit_block_per_aspect():
+    embeddings, descriptors = _library()
+    space = SimilaritySpace().fit(embeddings, descriptors)
+    rows = space.transform(embeddings[:10], descriptors[:10])
+    assert space.aspects == ASPECT_NAMES == ("cnn", "timbre", "spectrum", "envelope")
+    assert rows.shape == (10, 64 + N_FEATURES) and rows.dtype == np.float32
+    assert list(space.slices) == list(ASPECT_NAMES)
+    for name, columns in space.slices.items():
+        np.testing.assert_allclose(np.linalg.norm(rows[:, columns], axis=1), 1.0, rtol=1e-5,
+                                   err_msg=name)
+    assert 0.0 < space.fitted_shrinkage <= 1.0
+
+
+def test_weighted_query_scores_are_the_weighted_mean_of_aspect_cosines():
+    embeddings, descriptors = _library(seed=1)
+    space = SimilaritySpace().fit(embeddings, descriptors)
+    rows = space.transform(embeddings, descriptors)
+    weights = {"cnn": 2.0, "timbre": 1.0, "spectrum": 0.5, "envelope": 0.5}
+    scores = rows @ (rows[3] * space.query_weights(weights))
+    expected = sum(weight * (rows[:, space.slices[name]] @ rows[3, space.slices[name]])
+                   for name, weight in weights.items()) / 4.0
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_descriptor_weights_rank_by_the_cnn_block_alone():
+    embeddings, descriptors = _library(seed=2)
+    only_cnn = {"timbre": 0, "spectrum": 0, "envelope": 0}
+    # cnn="raw": the reference ranking, the raw embeddings' cosine.
+    raw = SimilaritySpace(cnn="raw").fit(embeddings, descriptors)
+    rows = raw.transform(embeddings, descriptors)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    np.testing.assert_array_equal(_ranking(rows @ (rows[0] * raw.query_weights(only_cnn))),
+                                  _ranking(unit @ unit[0]))
+    # cnn="whiten" (default): the whitened CNN block's ranking, which is *not* the raw cosine.
+    fitted = SimilaritySpace().fit(embeddings, descriptors)
+    rows = fitted.transform(embeddings, descriptors)
+    cnn = rows[:, fitted.slices["cnn"]]
+    scores = rows @ (rows[0] * fitted.query_weights(only_cnn))
+    np.testing.assert_array_equal(_ranking(scores), _ranking(cnn @ cnn[0]))
+    assert not np.array_equal(_ranking(scores)[:20], _ranking(unit @ unit[0])[:20])
+
+
+def test_whitening_discounts_a_direction_shared_by_the_whole_library():
+    # Every sound varies a lot along one nuisance direction; true neighbours differ only slightly
+    # elsewhere. Raw cosine is dominated by the nuisance, the whitened space is not.
+    rng = np.random.default_rng(3)
+    rows, dimension = 300, 32
+    nuisance = np.zeros(dimension)
+    nuisance[0] = 1.0
+    identity = rng.standard_normal((rows // 2, dimension)) * 0.3
+    identity[:, 0] = 0
+    base = np.repeat(identity, 2, axis=0) + 0.02 * rng.standard_normal((rows, dimension))
+    embeddings = (base + 3 + np.outer(rng.uniform(0, 12, rows), nuisance)).astype(np.float32)
+    descriptors = np.zeros((rows, N_FEATURES), np.float32)
+    partner = np.arange(rows) ^ 1
+
+    def hit_rate(space: SimilaritySpace) -> float:
+        vectors = space.fit_transform(embeddings, descriptors)[:, space.slices["cnn"]]
+        similarity = vectors @ vectors.T
+        np.fill_diagonal(similarity, -np.inf)
+        return float(np.mean(similarity.argmax(1) == partner))
+
+    assert hit_rate(SimilaritySpace(cnn="whiten", shrinkage=0.1)) > 0.9
+    assert hit_rate(SimilaritySpace(cnn="raw")) < 0.5
+
+
+def test_descriptors_are_standardised_before_they_count():
+    embeddings, descriptors = _library(seed=4)
+    space = SimilaritySpace().fit(embeddings, descriptors)
+    rows = space.transform(embeddings, descriptors)
+    timbre = rows[:, space.slices["timbre"]]
+    # Without standardising, the largest-scale column would dominate every timbre block.
+    largest = int(np.argmax(np.abs(descriptors[:, :timbre.shape[1]]).mean(0)))
+    assert np.abs(timbre[:, largest]).mean() < 0.5
+
+
+def test_save_and_load_round_trip(tmp_path):
+    embeddings, descriptors = _library(seed=5)
+    space = SimilaritySpace(shrinkage=0.3).fit(embeddings, descriptors)
+    path = tmp_path / "library.space.npz"
+    space.save(path)
+    loaded = SimilaritySpace.load(path)
+    assert loaded.key == space.key and loaded.shrinkage == 0.3
+    np.testing.assert_array_equal(loaded.transform(embeddings, descriptors),
+                                  space.transform(embeddings, descriptors))
+    with np.load(path, allow_pickle=False) as stored:  # nothing in it needs pickle
+        assert "header" in stored.files
+
+
+def test_load_refuses_what_is_not_a_space(tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not an npz")
+    with pytest.raises(LibraryError, match="not a similarity space file"):
+        SimilaritySpace.load(path)
+
+
+def test_key_follows_the_content():
+    embeddings, descriptors = _library(seed=6)
+    first = SimilaritySpace().fit(embeddings, descriptors).key
+    assert SimilaritySpace().fit(embeddings.copy(), descriptors.copy()).key == first
+    changed = descriptors.copy()
+    changed[0, 0] += 1.0
+    assert SimilaritySpace().fit(embeddings, changed).key != first
+    assert SimilaritySpace().fit(embeddings[:-1], descriptors[:-1]).key != first
+    assert SimilaritySpace(shrinkage=0.5).fit(embeddings, descriptors).key != first
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 9])
+def test_tiny_libraries_give_finite_unit_rows(rows):
+    embeddings, descriptors = _library(rows, seed=7)
+    space = SimilaritySpace().fit(embeddings, descriptors)
+    query_embedding, query_descriptors = _library(1, seed=8)
+    transformed = space.transform(query_embedding, query_descriptors)
+    assert np.isfinite(transformed).all()
+    np.testing.assert_allclose(np.linalg.norm(transformed[:, space.slices["cnn"]]), 1.0,
+                               rtol=1e-5)
+    assert (space.fitted_shrinkage is None) == (rows < 8)  # too few sounds to whiten
+
+
+def test_ledoit_wolf_shrinkage_grows_as_the_library_shrinks():
+    small = SimilaritySpace(shrinkage="ledoit-wolf").fit(*_library(20, seed=9)).fitted_shrinkage
+    large = SimilaritySpace(shrinkage="ledoit-wolf").fit(*_library(2000, seed=9)).fitted_shrinkage
+    assert small > large
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"timbre": -1}, "weight of 'timbre' must be a finite number >= 0, got -1"),
+    ({"tone": 1}, "unknown aspect 'tone'; aspects are cnn, timbre, spectrum, envelope"),
+    ({"cnn": 0, "timbre": 0, "spectrum": 0, "envelope": 0}, "all aspect weights are 0"),
+    ({"cnn": float("nan")}, "weight of 'cnn' must be a finite number >= 0, got nan"),
+    ({"cnn": "loud"}, "weight of 'cnn' must be a number, got 'loud'"),
+])
+def test_bad_weights_are_refused(weights, message):
+    with pytest.raises(ParameterError, match=message):
+        check_weights(weights)
+
+
+def test_left_out_aspects_keep_their_defaults():
+    assert check_weights(None) == dict(DEFAULT_WEIGHTS)
+    assert check_weights({"timbre": 2}) == {**DEFAULT_WEIGHTS, "timbre": 2.0}
+
+
+def test_misuse_is_refused():
+    embeddings, descriptors = _library(seed=10)
+    with pytest.raises(ParameterError, match="not fitted yet"):
+        SimilaritySpace().transform(embeddings, descriptors)
+    with pytest.raises(ParameterError, match="cnn must be 'whiten' or 'raw', got 'pca'"):
+        SimilaritySpace(cnn="pca")
+    with pytest.raises(ParameterError, match="shrinkage must be in \\[0, 1\\], got 2"):
+        SimilaritySpace(shrinkage=2)
+    space = SimilaritySpace().fit(embeddings, descriptors)
+    with pytest.raises(ParameterError, match=r"embeddings must have shape \(n, 64\)"):
+        space.transform(embeddings[:, :10], descriptors)
+    with pytest.raises(ParameterError, match="descriptors contain NaN"):
+        space.fit(embeddings, np.full_like(descriptors, np.nan))
