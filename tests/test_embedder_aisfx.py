@@ -146,3 +146,18 @@ def test_long_sound_blocks_match_the_reference(aisfx, demo_dir, reference):
     assert blocks.shape[0] == len(reference["concat_block_embeddings"]) == 20
     ours = aisfx.embed([waveform])[0]
     assert _cosine(ours, reference["concat_embedding"]) >= 0.9999
+
+
+def test_inference_network_equals_the_plain_network():
+    """Folding batch norms and the channels-last layout change speed, not the function."""
+    plain = aisfx_module.AisfxEmbedder(device="cpu", precision="fp32")
+    network = aisfx_module.AisfxNet()
+    from safetensors.torch import load_file
+
+    weights = Path(aisfx_module.__file__).parent / "weights" / aisfx_module.WEIGHTS_FILE
+    network.load_state_dict(load_file(weights))
+    blocks = torch.from_numpy(np.random.default_rng(0).random((6, 100, 96), np.float32))
+    with torch.inference_mode():
+        expected = network.eval()(blocks).numpy()
+        fused = plain.network(blocks).numpy()
+    assert _cosine(expected, fused).min() > 0.999999
