@@ -145,19 +145,20 @@ def run_big() -> dict:
         sounds = scratch / "sounds"
         sounds.mkdir()
         source = next((ROOT / "data" / "demo" / "kenney").glob("coin1.wav"))
-        first = sounds / "sound_0000000.wav"
-        first.write_bytes(source.read_bytes())
-        for i in range(1, 100_000):
-            os.link(first, sounds / f"sound_{i:07d}.wav")
-        sl.build_library(sounds / "sound_0000000.wav", out=scratch / "small.parquet",
-                         progress=False)
-        # A 100k-row library of those files, embedded once (the same vector: they are links).
+        originals = [sounds / f"sound_{i:07d}.wav" for i in range(4)]
+        for original in originals:  # a filesystem allows ~65k links to one file
+            original.write_bytes(source.read_bytes())
+        for i in range(len(originals), 100_000):
+            os.link(originals[i % len(originals)], sounds / f"sound_{i:07d}.wav")
+        sl.build_library(originals[0], out=scratch / "small.parquet", progress=False)
+        # A 100k-row library of those files, embedded once (the same vector: same sound).
         table = sl.load_library(scratch / "small.parquet")
-        stat = first.stat()
         paths = sorted(str(p) for p in sounds.iterdir())
+        stats = [os.stat(path) for path in paths]
         rows = pd.concat([table.rows] * len(paths), ignore_index=True)
         rows["path"] = paths
-        rows["size"], rows["mtime"] = stat.st_size, stat.st_mtime
+        rows["size"] = [stat.st_size for stat in stats]
+        rows["mtime"] = [stat.st_mtime for stat in stats]
         write_table(LibraryTable(rows, np.repeat(table.embeddings, len(paths), axis=0),
                                  table.provenance), scratch / "links.parquet")
         started = time.perf_counter()

