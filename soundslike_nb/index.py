@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import LibraryError, ParameterError
 
 __all__ = ["AUTO_EXACT_MAX_ROWS", "KINDS", "SearchResult", "SoundIndex", "content_key"]
@@ -227,32 +228,33 @@ class SoundIndex:
             >>> SoundIndex(np.eye(2), [1.0, 2.0]).save(tmp_path / "lib.index")  # doctest: +SKIP
         """
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            if self._kind == "ivf":
-                import faiss
-
-                faiss.write_index(self._faiss, str(tmp))
-            else:
-                with open(tmp, "wb") as file:
-                    file.write(memoryview(np.ascontiguousarray(self._vectors)).cast("B"))
-            with open(tmp, "ab") as file:
-                header: dict[str, Any] = {
-                    "format": _FORMAT, "key": self.key, "kind": self._kind, "rows": self._n_rows,
-                    "dimension": self._dimension, "valid": self._n_valid,
-                    "scan_budget": self._scan_budget, "arrays": {},
-                }  # fmt: skip
-                for name in _SAVED_ARRAYS:
-                    array = np.ascontiguousarray(getattr(self, name))
-                    header["arrays"][name] = [file.tell(), array.dtype.str, len(array)]
-                    file.write(memoryview(array).cast("B"))
-                header_offset = file.tell()
-                file.write(json.dumps(header).encode())
-                file.write(struct.pack("<Q8s", header_offset, _MAGIC))
-            os.replace(tmp, path)
+            with atomic_path(path, suffix=".index") as tmp:
+                self._write(tmp)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise LibraryError(f"{str(path)!r}: cannot write index ({exc})") from exc
+
+    def _write(self, tmp: str) -> None:
+        if self._kind == "ivf":
+            import faiss
+
+            faiss.write_index(self._faiss, tmp)
+        else:
+            with open(tmp, "wb") as file:
+                file.write(memoryview(np.ascontiguousarray(self._vectors)).cast("B"))
+        with open(tmp, "ab") as file:
+            header: dict[str, Any] = {
+                "format": _FORMAT, "key": self.key, "kind": self._kind, "rows": self._n_rows,
+                "dimension": self._dimension, "valid": self._n_valid,
+                "scan_budget": self._scan_budget, "arrays": {},
+            }  # fmt: skip
+            for name in _SAVED_ARRAYS:
+                array = np.ascontiguousarray(getattr(self, name))
+                header["arrays"][name] = [file.tell(), array.dtype.str, len(array)]
+                file.write(memoryview(array).cast("B"))
+            header_offset = file.tell()
+            file.write(json.dumps(header).encode())
+            file.write(struct.pack("<Q8s", header_offset, _MAGIC))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, key: str, mmap: bool = True) -> SoundIndex | None:
