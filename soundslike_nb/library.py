@@ -175,7 +175,6 @@ class Library:
                          duration: tuple[float | None, float | None] | None = None,
                          exclude: int | None = None) -> pd.DataFrame:
         """Like :meth:`search`, for a query vector already embedded by the library's model."""
-        _check_k(k)
         result = self.index.search(np.asarray(vector, dtype=np.float32), k=k, duration=duration,
                                    exclude=None if exclude is None else [exclude])
         return self._results(result.indices[0], result.similarities[0])
@@ -210,11 +209,6 @@ def _unchanged(row: pd.Series) -> bool:
     except OSError:
         return False
     return stat.st_size == row["size"] and stat.st_mtime == row["mtime"]
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k must be an integer >= 1, got {k!r}")
 
 
 def load_library(path: str | os.PathLike, *, embedder: Embedder | None = None) -> Library:
