@@ -76,10 +76,16 @@ def run_baseline(folder: Path) -> dict:
     import soundfile as sf
     import soxr
     import torch
+    from safetensors.torch import load_file
 
-    from soundslike_nb.embedders.aisfx import AisfxEmbedder, log_mel, split_blocks
+    from soundslike_nb.embedders import aisfx
 
-    model = AisfxEmbedder(device="cpu", precision="fp32")
+    # The network as published (no folded batch norms, default layout, fp32), one file at a time.
+    network = aisfx.AisfxNet()
+    network.load_state_dict(load_file(Path(aisfx.__file__).parent / "weights" /
+                                      aisfx.WEIGHTS_FILE))
+    network.eval()
+    filters = aisfx.mel_filterbank()
     files = sorted(folder.glob("*.wav"))
     started = time.perf_counter()
     audio_seconds = 0.0
@@ -90,8 +96,8 @@ def run_baseline(folder: Path) -> dict:
             audio_seconds += len(mono) / rate
             if rate != 44100:
                 mono = soxr.resample(mono, rate, 44100)
-            blocks = split_blocks(log_mel(torch.from_numpy(mono), model.filters))
-            model.network(blocks).mean(dim=0)
+            blocks = aisfx.split_blocks(aisfx.log_mel(torch.from_numpy(mono), filters))
+            network(blocks).mean(dim=0)
     return {"seconds": time.perf_counter() - started, "files": len(files),
             "audio_seconds": audio_seconds}
 

@@ -75,10 +75,13 @@ class AisfxNet(nn.Module):
         self.conv_block2 = _ConvBlock(64, 128)
         self.conv_block3 = _ConvBlock(128, 256)
         self.conv_block4 = _ConvBlock(256, 512)
+        self.channels_last = False  # set by for_inference
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        # NHWC: oneDNN's (and cuDNN's) fast convolution layout, 1.2x (fp32) to 1.5x (bf16) here
-        x = blocks.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        x = blocks.unsqueeze(1)
+        if self.channels_last:
+            # NHWC: oneDNN's (and cuDNN's) fast layout, 1.2x (fp32) to 1.5x (bf16) here
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv_block1(x, pool=True)
         x = self.conv_block2(x, pool=True)
         x = self.conv_block3(x, pool=True)
@@ -97,6 +100,7 @@ def for_inference(network: AisfxNet) -> AisfxNet:
         block.conv1 = fuse_conv_bn_eval(block.conv1, block.bn1)
         block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
         block.bn1, block.bn2 = nn.Identity(), nn.Identity()
+    network.channels_last = True
     return network.to(memory_format=torch.channels_last)
 
 
