@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import numbers
 import os
 import struct
 from collections.abc import Sequence
@@ -24,6 +22,17 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_path
+from ._index_helpers import (
+    ROW_CHUNK,
+    TopK,
+    check_duration,
+    check_durations,
+    check_embeddings,
+    check_k,
+    drop_excluded,
+    is_int,
+    normalised,
+)
 from .errors import LibraryError, ParameterError
 
 __all__ = ["AUTO_EXACT_MAX_ROWS", "KINDS", "SearchResult", "SoundIndex", "content_key"]
@@ -43,17 +52,8 @@ DurationRange = tuple[float | None, float | None] | None
 _FORMAT = 1
 _MAGIC = b"SLNBIDX1"
 _SAVED_ARRAYS = ("_order", "_durations", "_list_keys")
-_TARGET_RECALL = 0.97  # recall@10 the IVF scan budget is calibrated to, on the library itself
-_CALIBRATION_QUERIES = 500  # library rows; with fewer the chosen budget jumps between runs
-_CALIBRATION_K = 10
-# Scan budgets tried, in average lists (~25 % apart). Starting at 8 is cheap insurance for queries
-# unlike any library row (calibration only ever sees library rows).
-_BUDGET_STEPS = (8, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 192, 256, 384, 512)
-_TRAIN_POINTS_PER_LIST = 32  # k-means on 2 cores: 32 points/list trains 1000 lists in ~7 s
-_KMEANS_ITERATIONS = 10
 _BLOCK_FLOATS = 1 << 24  # similarities exact search holds at once (64 MiB)
 _QUERY_CHUNK = 1024
-_ROW_CHUNK = 16_384  # rows converted at once while normalising and adding
 _HASH_BLOCK_BYTES = 1 << 26
 
 
@@ -86,8 +86,8 @@ def content_key(embeddings: Any, durations: Any) -> str:
         >>> content_key(np.ones((2, 4)), [1.0, 2.0])[:12]
         '9d911407dc9c'
     """
-    vectors = _check_embeddings(embeddings)
-    durations_s = _check_durations(durations, len(vectors))
+    vectors = check_embeddings(embeddings)
+    durations_s = check_durations(durations, len(vectors))
     rows_per_block = max(1, _HASH_BLOCK_BYTES // (4 * vectors.shape[1]))
 
     def block_digest(start: int) -> bytes:
@@ -119,12 +119,12 @@ class SoundIndex:
     def __init__(self, embeddings: Any, durations: Any, *, kind: str = "auto") -> None:
         if kind not in KINDS:
             raise ParameterError(f"kind must be one of {KINDS}, got {kind!r}")
-        vectors = _check_embeddings(embeddings)
+        vectors = check_embeddings(embeddings)
         self.key = content_key(vectors, durations)
-        durations_s = _check_durations(durations, len(vectors))
+        durations_s = check_durations(durations, len(vectors))
         norms = np.empty(len(vectors))
-        for start in range(0, len(vectors), _ROW_CHUNK):
-            block = np.asarray(vectors[start : start + _ROW_CHUNK], dtype=np.float64)
+        for start in range(0, len(vectors), ROW_CHUNK):
+            block = np.asarray(vectors[start : start + ROW_CHUNK], dtype=np.float64)
             if not np.isfinite(block).all():
                 bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
                 raise ParameterError(f"embeddings row {bad} contains NaN or infinity")
@@ -142,7 +142,7 @@ class SoundIndex:
         self._scan_budget = 0
         self._positions_cache: np.ndarray | None = None
         if kind == "exact":
-            self._vectors = _normalised(vectors, norms, self._order)
+            self._vectors = normalised(vectors, norms, self._order)
         else:
             self._build_ivf(vectors, norms)
 
@@ -189,9 +189,9 @@ class SoundIndex:
             array([[1],
                    [1]])
         """
-        normalised = self._check_queries(queries)
-        excluded = self._check_exclude(exclude, len(normalised))
-        return self._search(normalised, _check_k(k), self._range(duration), excluded)
+        unit_queries = self._check_queries(queries)
+        excluded = self._check_exclude(exclude, len(unit_queries))
+        return self._search(unit_queries, check_k(k), self._range(duration), excluded)
 
     def similar_to_rows(
         self, rows: int | Sequence[int], *, k: int = 10, duration: DurationRange = None
@@ -217,7 +217,7 @@ class SoundIndex:
             vectors = np.asarray(self._vectors[positions], dtype=np.float32)
         else:
             vectors = self._faiss.reconstruct_batch(positions).reshape(-1, self._dimension)
-        return self._search(vectors, _check_k(k), self._range(duration), row_ids)
+        return self._search(vectors, check_k(k), self._range(duration), row_ids)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -342,7 +342,7 @@ class SoundIndex:
         ids = np.full(internal.shape, -1, np.int64)
         ids[internal >= 0] = self._order[internal[internal >= 0]]
         if fetch > k:
-            ids, sims = _drop_excluded(ids, sims, excluded, k)
+            ids, sims = drop_excluded(ids, sims, excluded, k)
         return SearchResult(indices=ids, similarities=sims)
 
     def _exact_search(self, queries: np.ndarray, k: int, start: int, stop: int):
@@ -350,7 +350,7 @@ class SoundIndex:
         sims = np.full((len(queries), k), -np.inf, np.float32)
         for q0 in range(0, len(queries), _QUERY_CHUNK):
             chunk = queries[q0 : q0 + _QUERY_CHUNK]
-            top = _TopK(chunk, k, tie_ids=self._order)
+            top = TopK(chunk, k, tie_ids=self._order)
             step = max(k, _BLOCK_FLOATS // len(chunk))
             for offset in range(start, stop, step):
                 top.push(offset, self._vectors[offset : min(stop, offset + step)])
@@ -358,99 +358,17 @@ class SoundIndex:
         return ids, sims
 
     def _ivf_search(self, queries: np.ndarray, k: int, start: int, stop: int, budget: int):
-        """Probe each query's nearest lists until ``budget`` rows inside [start, stop) are seen."""
-        import faiss
+        from . import _ivf
 
-        nlist, n_valid = self._faiss.nlist, self._n_valid
-        list_base = np.arange(nlist, dtype=np.int64) * n_valid
-        counts = np.searchsorted(self._list_keys, list_base + stop) - np.searchsorted(
-            self._list_keys, list_base + start
-        )
-        need = min(stop - start, max(budget, k))
-        # search_preassigned is single-threaded in faiss's default parallel_mode 0; mode 3
-        # spreads a batch's queries over faiss's threads (one query runs on one either way).
-        self._faiss.parallel_mode = 3
-        selector = faiss.IDSelectorRange(start, stop, True) if stop - start < n_valid else None
-        ids = np.empty((len(queries), k), np.int64)
-        sims = np.empty((len(queries), k), np.float32)
-        for q0 in range(0, len(queries), _QUERY_CHUNK):
-            chunk = np.ascontiguousarray(queries[q0 : q0 + _QUERY_CHUNK])
-            coarse_sims, coarse = self._faiss.quantizer.search(chunk, nlist)
-            ordered_counts = counts[coarse]
-            n_probe = (np.cumsum(ordered_counts, axis=1) < need).sum(axis=1) + 1
-            width = int(min(nlist, n_probe.max()))
-            assign = np.ascontiguousarray(coarse[:, :width])
-            skip = (np.arange(width) >= n_probe[:, None]) | (ordered_counts[:, :width] == 0)
-            assign[skip] = -1  # faiss skips lists numbered -1
-            params = faiss.SearchParametersIVF(nprobe=width)
-            if selector is not None:
-                params.sel = selector
-            part_ids, part_sims = ids[q0 : q0 + len(chunk)], sims[q0 : q0 + len(chunk)]
-            self._faiss.search_preassigned_c(
-                len(chunk), faiss.swig_ptr(chunk), k, faiss.swig_ptr(assign),
-                faiss.swig_ptr(np.ascontiguousarray(coarse_sims[:, :width])),
-                faiss.swig_ptr(part_sims), faiss.swig_ptr(part_ids), False, params,
-            )  # fmt: skip
-        np.clip(sims, -1.0, 1.0, out=sims)  # float16 codes can put a twin at 1.00004
-        sims[ids < 0] = -np.inf
-        return ids, sims
+        return _ivf.search(self, queries, k, start, stop, budget)
 
     def _build_ivf(self, vectors: np.ndarray, norms: np.ndarray) -> None:
-        import faiss
+        from . import _ivf
 
-        n_valid, dimension = self._n_valid, self._dimension
-        if n_valid == 0:
-            raise ParameterError("kind='ivf' needs at least one row with a nonzero norm, got 0")
-        nlist = max(1, round(math.sqrt(n_valid)))
-        rng = np.random.default_rng(0)
-        train_at = np.sort(rng.choice(n_valid, min(n_valid, nlist * _TRAIN_POINTS_PER_LIST), False))
-        # float16 codes: half the bytes of IVF-Flat and a SIMD scanner, 4x faster per query here
-        # at the same recall; cosines move by ~1e-5. by_residual=False: codes are the vectors.
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dimension), dimension, nlist, faiss.ScalarQuantizer.QT_fp16,
-            faiss.METRIC_INNER_PRODUCT, False,
-        )  # fmt: skip
-        index.cp.niter = _KMEANS_ITERATIONS
-        index.cp.min_points_per_centroid = 1  # small libraries: no "provide more points" warning
-        index.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
-        index.train(_normalised(vectors, norms, self._order[train_at]))
-        probe_at = np.sort(rng.choice(n_valid, min(n_valid, _CALIBRATION_QUERIES), False))
-        probes = _normalised(vectors, norms, self._order[probe_at])
-        truth = _TopK(probes, _CALIBRATION_K + 1, tie_ids=np.arange(n_valid))
-        for start in range(0, n_valid, _ROW_CHUNK):
-            block = _normalised(vectors, norms, self._order[start : start + _ROW_CHUNK])
-            index.add(block)  # ids are sequential, so each list's ids stay sorted
-            truth.push(start, block)
-        index.make_direct_map()
-        self._faiss = index
-        list_of = faiss.vector_to_array(index.direct_map.array) >> 32
-        self._list_keys = np.sort(list_of * n_valid + np.arange(n_valid))
-        self._scan_budget = self._calibrate(probes, probe_at, truth.result()[0])
-
-    def _calibrate(self, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray) -> int:
-        """Smallest scan budget whose recall@10 on library rows (self left out) meets the target.
-
-        Recall only grows with the budget (each query probes a superset of lists), so bisect.
-        """
-        n_valid, nlist = self._n_valid, self._faiss.nlist
-        expected = [
-            set(row[(row >= 0) & (row != me)][:_CALIBRATION_K]) for row, me in zip(truth, probe_at)
-        ]
-        budgets = sorted({min(n_valid, math.ceil(s * n_valid / nlist)) for s in _BUDGET_STEPS})
-        budgets.append(n_valid)  # scanning every row is exact
-        lo, hi = 0, len(budgets) - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            found, _ = self._ivf_search(probes, _CALIBRATION_K + 1, 0, n_valid, budgets[mid])
-            hits = sum(len(e.intersection(row)) for e, row in zip(expected, found))
-            if hits >= _TARGET_RECALL * sum(len(e) for e in expected):
-                hi = mid
-            else:
-                lo = mid + 1
-        return budgets[lo]
+        _ivf.build(self, vectors, norms)
 
     def _range(self, duration: DurationRange) -> tuple[int, int]:
-        lo, hi = _check_duration(duration)
+        lo, hi = check_duration(duration)
         start = 0 if lo is None else int(np.searchsorted(self._durations, lo, "left"))
         stop = self._n_valid if hi is None else int(np.searchsorted(self._durations, hi, "right"))
         return start, stop
@@ -486,13 +404,13 @@ class SoundIndex:
     def _check_exclude(self, exclude: Any, n_queries: int) -> np.ndarray:
         if exclude is None:
             return np.full(n_queries, -1, np.int64)
-        if _is_int(exclude):
+        if is_int(exclude):
             values = [exclude] * n_queries
         elif isinstance(exclude, (Sequence, np.ndarray)) and len(exclude) == n_queries:
             values = list(exclude)
         else:
             raise ParameterError(f"exclude must be an int or {n_queries} row ids, got {exclude!r}")
-        if not all(value is None or _is_int(value) for value in values):
+        if not all(value is None or is_int(value) for value in values):
             raise ParameterError(f"exclude must hold ints or None, got {exclude!r}")
         row_ids = np.array([-1 if value is None else value for value in values], np.int64)
         self._check_row_ids(row_ids[row_ids != -1], "exclude")
@@ -502,108 +420,3 @@ class SoundIndex:
         bad = row_ids[(row_ids < 0) | (row_ids >= self._n_rows)]
         if bad.size:
             raise ParameterError(f"{name}: row {bad[0]} is out of range for {self._n_rows} rows")
-
-
-class _TopK:
-    """Running top-k of ``queries @ rows.T`` over row blocks; a tie goes to the lower tie id."""
-
-    def __init__(self, queries: np.ndarray, k: int, *, tie_ids: np.ndarray) -> None:
-        self._queries, self._k, self._tie_ids = queries, k, tie_ids
-        self._query_rows = np.empty(0, np.int64)
-        self._ids = np.empty(0, np.int64)
-        self._sims = np.empty(0, np.float32)
-
-    def push(self, offset: int, rows: np.ndarray) -> None:
-        sims = self._queries @ np.asarray(rows).T
-        if sims.shape[1] > self._k:
-            kth = np.partition(sims, sims.shape[1] - self._k, axis=1)[:, -self._k]
-            query_rows, cols = np.nonzero(sims >= kth[:, None])  # ties at the k-th all kept
-        else:
-            query_rows, cols = np.nonzero(np.ones(sims.shape, bool))
-        self._query_rows = np.concatenate([self._query_rows, query_rows])
-        self._ids = np.concatenate([self._ids, offset + cols])
-        self._sims = np.concatenate([self._sims, sims[query_rows, cols]])
-        order = np.lexsort((self._tie_ids[self._ids], -self._sims, self._query_rows))
-        query_rows = self._query_rows[order]
-        rank = np.arange(len(order)) - np.searchsorted(query_rows, query_rows)
-        keep = order[rank < self._k]
-        self._query_rows, self._ids, self._sims = (
-            self._query_rows[keep], self._ids[keep], self._sims[keep]
-        )
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.full((len(self._queries), self._k), -1, np.int64)
-        sims = np.full((len(self._queries), self._k), -np.inf, np.float32)
-        rank = np.arange(len(self._ids)) - np.searchsorted(self._query_rows, self._query_rows)
-        ids[self._query_rows, rank] = self._ids
-        sims[self._query_rows, rank] = self._sims
-        return ids, sims
-
-
-def _normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    out = np.empty((len(rows), vectors.shape[1]), np.float32)
-    for start in range(0, len(rows), _ROW_CHUNK):
-        at = rows[start : start + _ROW_CHUNK]
-        out[start : start + len(at)] = np.asarray(vectors[at], np.float64) / norms[at, None]
-    return out
-
-
-def _drop_excluded(ids: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int):
-    keep = ids != excluded[:, None]
-    rank = np.cumsum(keep, axis=1) - 1
-    rows, cols = np.nonzero(keep & (rank < k))
-    out_ids = np.full((len(ids), k), -1, np.int64)
-    out_sims = np.full((len(ids), k), -np.inf, np.float32)
-    out_ids[rows, rank[rows, cols]] = ids[rows, cols]
-    out_sims[rows, rank[rows, cols]] = sims[rows, cols]
-    return out_ids, out_sims
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_k(k: Any) -> int:
-    if not _is_int(k) or k < 1:
-        raise ParameterError(f"k must be an int >= 1, got {k!r}")
-    return int(k)
-
-
-def _check_duration(duration: Any) -> tuple[float | None, float | None]:
-    if duration is None:
-        return None, None
-    if not isinstance(duration, (tuple, list)) or len(duration) != 2:
-        raise ParameterError(f"duration must be None or (min, max) in seconds, got {duration!r}")
-    bounds = []
-    for bound in duration:
-        if bound is not None and (not isinstance(bound, numbers.Real) or math.isnan(bound)):
-            raise ParameterError(f"duration bounds must be numbers or None, got {duration!r}")
-        bounds.append(None if bound is None else float(bound))
-    lo, hi = bounds
-    if lo is not None and hi is not None and lo > hi:
-        raise ParameterError(f"min duration {lo} s is greater than max duration {hi} s")
-    return lo, hi
-
-
-def _check_embeddings(embeddings: Any) -> np.ndarray:
-    array = embeddings if isinstance(embeddings, np.ndarray) else np.asarray(embeddings)
-    if array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[1] < 1:
-        raise ParameterError(
-            f"embeddings must be a 2-D array of real numbers (rows, dimension), got shape "
-            f"{array.shape} and dtype {array.dtype}"
-        )
-    return array
-
-
-def _check_durations(durations: Any, n_rows: int) -> np.ndarray:
-    try:
-        array = np.asarray(durations, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"durations must be numbers in seconds ({exc})") from None
-    if array.shape != (n_rows,):
-        raise ParameterError(f"durations must have shape ({n_rows},), got {array.shape}")
-    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
-    if bad.size:
-        raise ParameterError(f"durations must be finite and >= 0, row {bad[0]} is {array[bad[0]]}")
-    return array
-

@@ -1,0 +1,119 @@
+"""Pieces shared by exact and IVF search: the running top-k, row normalisation, removing
+excluded rows, and the argument checks with their messages."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError
+
+ROW_CHUNK = 16_384  # rows converted at once while normalising and adding
+
+
+class TopK:
+    """Running top-k of ``queries @ rows.T`` over row blocks; a tie goes to the lower tie id."""
+
+    def __init__(self, queries: np.ndarray, k: int, *, tie_ids: np.ndarray) -> None:
+        self._queries, self._k, self._tie_ids = queries, k, tie_ids
+        self._query_rows = np.empty(0, np.int64)
+        self._ids = np.empty(0, np.int64)
+        self._sims = np.empty(0, np.float32)
+
+    def push(self, offset: int, rows: np.ndarray) -> None:
+        sims = self._queries @ np.asarray(rows).T
+        if sims.shape[1] > self._k:
+            kth = np.partition(sims, sims.shape[1] - self._k, axis=1)[:, -self._k]
+            query_rows, cols = np.nonzero(sims >= kth[:, None])  # ties at the k-th all kept
+        else:
+            query_rows, cols = np.nonzero(np.ones(sims.shape, bool))
+        self._query_rows = np.concatenate([self._query_rows, query_rows])
+        self._ids = np.concatenate([self._ids, offset + cols])
+        self._sims = np.concatenate([self._sims, sims[query_rows, cols]])
+        order = np.lexsort((self._tie_ids[self._ids], -self._sims, self._query_rows))
+        query_rows = self._query_rows[order]
+        rank = np.arange(len(order)) - np.searchsorted(query_rows, query_rows)
+        keep = order[rank < self._k]
+        self._query_rows, self._ids, self._sims = (
+            self._query_rows[keep], self._ids[keep], self._sims[keep]
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.full((len(self._queries), self._k), -1, np.int64)
+        sims = np.full((len(self._queries), self._k), -np.inf, np.float32)
+        rank = np.arange(len(self._ids)) - np.searchsorted(self._query_rows, self._query_rows)
+        ids[self._query_rows, rank] = self._ids
+        sims[self._query_rows, rank] = self._sims
+        return ids, sims
+
+
+def normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.empty((len(rows), vectors.shape[1]), np.float32)
+    for start in range(0, len(rows), ROW_CHUNK):
+        at = rows[start : start + ROW_CHUNK]
+        out[start : start + len(at)] = np.asarray(vectors[at], np.float64) / norms[at, None]
+    return out
+
+
+def drop_excluded(ids: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int):
+    keep = ids != excluded[:, None]
+    rank = np.cumsum(keep, axis=1) - 1
+    rows, cols = np.nonzero(keep & (rank < k))
+    out_ids = np.full((len(ids), k), -1, np.int64)
+    out_sims = np.full((len(ids), k), -np.inf, np.float32)
+    out_ids[rows, rank[rows, cols]] = ids[rows, cols]
+    out_sims[rows, rank[rows, cols]] = sims[rows, cols]
+    return out_ids, out_sims
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_k(k: Any) -> int:
+    if not is_int(k) or k < 1:
+        raise ParameterError(f"k must be an int >= 1, got {k!r}")
+    return int(k)
+
+
+def check_duration(duration: Any) -> tuple[float | None, float | None]:
+    if duration is None:
+        return None, None
+    if not isinstance(duration, (tuple, list)) or len(duration) != 2:
+        raise ParameterError(f"duration must be None or (min, max) in seconds, got {duration!r}")
+    bounds = []
+    for bound in duration:
+        if bound is not None and (not isinstance(bound, numbers.Real) or math.isnan(bound)):
+            raise ParameterError(f"duration bounds must be numbers or None, got {duration!r}")
+        bounds.append(None if bound is None else float(bound))
+    lo, hi = bounds
+    if lo is not None and hi is not None and lo > hi:
+        raise ParameterError(f"min duration {lo} s is greater than max duration {hi} s")
+    return lo, hi
+
+
+def check_embeddings(embeddings: Any) -> np.ndarray:
+    array = embeddings if isinstance(embeddings, np.ndarray) else np.asarray(embeddings)
+    if array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[1] < 1:
+        raise ParameterError(
+            f"embeddings must be a 2-D array of real numbers (rows, dimension), got shape "
+            f"{array.shape} and dtype {array.dtype}"
+        )
+    return array
+
+
+def check_durations(durations: Any, n_rows: int) -> np.ndarray:
+    try:
+        array = np.asarray(durations, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"durations must be numbers in seconds ({exc})") from None
+    if array.shape != (n_rows,):
+        raise ParameterError(f"durations must have shape ({n_rows},), got {array.shape}")
+    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
+    if bad.size:
+        raise ParameterError(f"durations must be finite and >= 0, row {bad[0]} is {array[bad[0]]}")
+    return array
+
