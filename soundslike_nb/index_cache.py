@@ -22,5 +22,6 @@ def index_for(library: Library) -> SoundIndex:
 
     durations = library.rows["duration"].to_numpy()
     if library.path is None or not os.access(os.path.dirname(library.path), os.W_OK):
-        return SoundIndex(library.embeddings, durations)
-    return SoundIndex.load_or_build(index_path(library.path), library.embeddings, durations)
+        return SoundIndex(library.embeddings, durations, key=library.content_key)
+    return SoundIndex.load_or_build(index_path(library.path), library.embeddings, durations,
+                                    key=library.content_key)

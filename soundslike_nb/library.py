@@ -45,6 +45,7 @@ class Library:
         self._index = None
         self._frame: pd.DataFrame | None = None
         self._positions: dict[str, int] | None = None
+        self._content_key: str | None = None
         if embedder is not None:
             self.check_embedder(embedder)
 
@@ -72,6 +73,16 @@ class Library:
         """Files that could not be indexed: path → reason."""
         return {path: record["reason"]
                 for path, record in self.provenance.get("failures", {}).items()}
+
+    @property
+    def content_key(self) -> str:
+        """SHA-256 of every vector and duration: what the index and map beside the library
+        file are keyed by. Computed once (about 1 s at 1M sounds)."""
+        if self._content_key is None:
+            from .index import content_key
+
+            self._content_key = content_key(self.embeddings, self.rows["duration"].to_numpy())
+        return self._content_key
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -284,10 +284,8 @@ def map_for(library: Library, *, progress: bool = True, refit: bool = False) -> 
         >>> atlas.coordinates.shape  # doctest: +SKIP
         (56, 2)
     """
-    from .index import content_key
-
     embeddings = library.embeddings
-    key = content_key(embeddings, library.rows["duration"].to_numpy())
+    key = library.content_key
     stored = None if library.path is None else map_path(library.path)
     if stored is not None and not refit and os.path.exists(stored):
         atlas = LibraryMap.load(stored, embeddings=embeddings, key=key)
