@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from .errors import AudioError, EmbedderError, LibraryError, ParameterError, SoundslikeError
 
 __version__ = "0.1.0"
@@ -46,9 +46,4 @@ if TYPE_CHECKING:
     from .library import Library, load_library
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'soundslike_nb' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, globals(), _LAZY)

@@ -10,8 +10,9 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = ["App", "AppState", "Query", "open_library"]
 
@@ -23,9 +24,4 @@ if TYPE_CHECKING:
     from .widgets import App
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'soundslike_nb.app' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, globals(), _LAZY)
