@@ -19,16 +19,18 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from .errors import EmbedderError, LibraryError
 from .libfile import ROW_COLUMNS, LibraryTable, empty_rows, read_table, write_table
-from .library import Library
+from .library import Library, current_descriptors
 from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
 from .scan import FileEntry, display_name, scan_folders
 
 __all__ = ["BuildReport", "build_library"]
 
 _CHECKPOINT_SECONDS = 20.0
+_DESCRIPTOR_PROVENANCE = {"version": DESCRIPTOR_VERSION, "features": list(FEATURE_NAMES)}
 
 
 @dataclass
@@ -106,15 +108,16 @@ def build_library(
     if previous is not None and model is not None:
         Library(previous, path=target).check_embedder(model)
 
-    kept_rows, kept_vectors, old_failures = _carry_over(previous, scan.files, root_paths, report)
+    kept, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
+    files = scan.files + outside
     checkpoint = _Checkpoint(target, model_info)
-    resumed_rows, resumed_vectors, resumed_failures = checkpoint.load(scan.files)
-    report.resumed = len(resumed_rows)
+    resumed, resumed_failures = checkpoint.load(files)
+    report.resumed = len(resumed.rows)
     failures = {**old_failures, **resumed_failures, **_with_stat(scan.failures)}
-    done = set(kept_rows["path"]) | set(resumed_rows["path"]) | set(failures)
-    todo = [entry for entry in scan.files if entry.path not in done]
+    done = set(kept.rows["path"]) | set(resumed.rows["path"]) | set(failures)
+    todo = [entry for entry in files if entry.path not in done]
 
-    new_rows, new_vectors = [resumed_rows], [resumed_vectors]
+    parts = [kept, resumed]
     if todo:
         # the model as named: the library's own unless another was asked for
         named = embedder if embedder is not None else _source_of(model_info)
@@ -131,31 +134,25 @@ def build_library(
         bar = _progress_bar(todo, progress)
         try:
             for batch in batches:
-                rows = _rows_of(batch)
-                new_rows.append(rows)
-                new_vectors.append(batch.embeddings)
+                part = _Part(_rows_of(batch), batch.embeddings, batch.descriptors)
+                parts.append(part)
                 batch_failures = _with_stat(batch.failures, {e.path: e for e in todo})
                 failures.update(batch_failures)
-                checkpoint.add(rows, batch.embeddings, batch_failures)
-                report.embedded += len(rows)
+                checkpoint.add(part, batch_failures)
+                report.embedded += len(part.rows)
                 report.audio_seconds += batch.audio_seconds
-                _advance(bar, len(rows) + len(batch.failures), report, started)
+                _advance(bar, len(part.rows) + len(batch.failures), report, started)
         finally:
             if bar is not None:
                 bar.close()
 
-    rows = pd.concat([part for part in [kept_rows, *new_rows] if len(part)] or [empty_rows()],
-                     ignore_index=True)
-    vectors = np.concatenate(
-        [part for part in [kept_vectors, *new_vectors] if len(part)]
-        or [np.zeros((0, int(model_info["dimension"])), np.float32)]
-    ).astype(np.float32, copy=False)
-    order = np.argsort(rows["path"].to_numpy(), kind="stable")
-    rows = rows.iloc[order].reset_index(drop=True)
-    vectors = vectors[order]
+    merged = _Part.concat(parts, int(model_info["dimension"]))
+    order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
     provenance = _provenance(previous, model_info, root_paths, failures)
-    table = LibraryTable(rows=rows, embeddings=vectors, provenance=provenance)
+    table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
+                         embeddings=merged.embeddings[order], provenance=provenance,
+                         descriptors=merged.descriptors[order])
     if target is not None:
         write_table(table, target)
         checkpoint.discard()
@@ -163,6 +160,31 @@ def build_library(
     library = Library(table, path=target, embedder=model)
     library.report = report
     return library
+
+
+@dataclass
+class _Part:
+    """Rows of the library being built, with their embeddings and descriptors."""
+
+    rows: pd.DataFrame
+    embeddings: np.ndarray
+    descriptors: np.ndarray
+
+    @classmethod
+    def empty(cls, dimension: int) -> _Part:
+        return cls(empty_rows(), np.zeros((0, dimension), np.float32),
+                   np.zeros((0, len(FEATURE_NAMES)), np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Part], dimension: int) -> _Part:
+        parts = [part for part in parts if len(part.rows)] or [cls.empty(dimension)]
+        return cls(pd.concat([part.rows for part in parts], ignore_index=True),
+                   np.concatenate([part.embeddings for part in parts]).astype(np.float32),
+                   np.concatenate([part.descriptors for part in parts]).astype(np.float32))
+
+    def subset(self, keep: np.ndarray) -> _Part:
+        return _Part(self.rows[keep].reset_index(drop=True), self.embeddings[keep],
+                     self.descriptors[keep])
 
 
 def _read_previous(target: str | None) -> LibraryTable | None:
@@ -191,13 +213,16 @@ def _source_of(model_info: dict) -> str:
 
 
 def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],
-                report: BuildReport) -> tuple[pd.DataFrame, np.ndarray, dict[str, dict]]:
+                report: BuildReport) -> tuple[_Part, dict[str, dict], list[FileEntry]]:
     """Rows and failures of the previous library that stay: unchanged files, and files outside
-    the folders scanned now that still exist."""
+    the folders scanned now that still exist. A library without current descriptors (written by
+    an older version) keeps no rows: its sounds are analysed again, once, those outside the
+    folders scanned now included (the list returned)."""
     if previous is None:
-        return empty_rows(), np.zeros((0, 0), np.float32), {}
+        return _Part.empty(0), {}, []
     found = {entry.path: entry for entry in files}
     rows = previous.rows
+    descriptors = current_descriptors(previous)
 
     def stays(path: str, size: int, mtime: float) -> bool:
         entry = found.get(path)
@@ -209,12 +234,19 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
 
     keep = np.array([stays(p, s, m) for p, s, m in
                      zip(rows["path"], rows["size"], rows["mtime"])], dtype=bool)
-    report.unchanged = int(keep.sum())
     report.removed = int(sum(1 for path in rows["path"][~keep] if path not in found))
+    outside: list[FileEntry] = []
+    if descriptors is None:
+        outside = [FileEntry(path, int(size), float(mtime)) for path, size, mtime, stay in
+                   zip(rows["path"], rows["size"], rows["mtime"], keep)
+                   if stay and path not in found]
+        keep[:] = False
+        descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
+    report.unchanged = int(keep.sum())
     failures = {path: record for path, record in previous.provenance.get("failures", {}).items()
                 if path in found and found[path].size == record.get("size")
                 and found[path].mtime == record.get("mtime")}
-    return rows[keep].reset_index(drop=True), previous.embeddings[keep], failures
+    return _Part(rows, previous.embeddings, descriptors).subset(keep), failures, outside
 
 
 def _under(path: str, roots: list[str]) -> bool:
@@ -256,6 +288,7 @@ def _provenance(previous: LibraryTable | None, model_info: dict, roots: list[str
         "updated": now,
         "soundslike_nb_version": __version__,
         "embedder": model_info,
+        "descriptors": _DESCRIPTOR_PROVENANCE,
         "roots": sorted(set(old.get("roots", [])) | set(roots)),
         "failures": failures,
     }
@@ -285,68 +318,65 @@ class _Checkpoint:
                        os.path.join(os.path.dirname(target),
                                     f".{os.path.basename(target)}.partial"))
         self.model_info = model_info
-        self.rows: list[pd.DataFrame] = []
-        self.vectors: list[np.ndarray] = []
+        self.dimension = int(model_info.get("dimension", 0))
+        self.parts: list[_Part] = []
         self.failures: dict[str, dict] = {}
         self.last_write = time.monotonic()
         self.count = 0
 
-    def load(self, files: list[FileEntry]) -> tuple[pd.DataFrame, np.ndarray, dict[str, dict]]:
+    def load(self, files: list[FileEntry]) -> tuple[_Part, dict[str, dict]]:
         """Rows of an interrupted earlier build whose files are still unchanged."""
-        empty = (empty_rows(), np.zeros((0, self.model_info.get("dimension", 0)), np.float32), {})
         if self.folder is None or not os.path.isdir(self.folder):
-            return empty
+            return _Part.empty(self.dimension), {}
         found = {entry.path: entry for entry in files}
-        rows, vectors, failures = [], [], {}
+        parts, failures = [], {}
         for name in sorted(os.listdir(self.folder)):
             if not name.endswith(".parquet") or name.startswith(".tmp-"):
                 continue
             try:
-                part = read_table(os.path.join(self.folder, name))
+                table = read_table(os.path.join(self.folder, name))
             except LibraryError:
                 continue  # a part cut short by the kill: its batch is simply redone
-            if part.provenance.get("embedder") != self.model_info:
+            descriptors = current_descriptors(table)
+            if table.provenance.get("embedder") != self.model_info or descriptors is None:
                 continue
+            rows = table.rows
             keep = np.array([p in found and found[p].size == s and found[p].mtime == m
-                             for p, s, m in zip(part.rows["path"], part.rows["size"],
-                                                part.rows["mtime"])], dtype=bool)
-            rows.append(part.rows[keep])
-            vectors.append(part.embeddings[keep])
+                             for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
+                            dtype=bool)
+            parts.append(_Part(rows, table.embeddings, descriptors).subset(keep))
             failures.update({path: record for path, record in
-                             part.provenance.get("failures", {}).items()
+                             table.provenance.get("failures", {}).items()
                              if path in found and found[path].size == record.get("size")
                              and found[path].mtime == record.get("mtime")})
-        self.count = len(rows)
-        if not rows:
-            return empty
-        frame = pd.concat(rows, ignore_index=True).drop_duplicates("path")
-        matrix = np.concatenate(vectors)[frame.index.to_numpy()]
-        return frame.reset_index(drop=True), matrix, failures
+        self.count = len(parts)
+        merged = _Part.concat(parts, self.dimension)
+        unique = ~merged.rows["path"].duplicated().to_numpy()
+        return merged.subset(unique), failures
 
-    def add(self, rows: pd.DataFrame, vectors: np.ndarray, failures: dict[str, dict]) -> None:
+    def add(self, part: _Part, failures: dict[str, dict]) -> None:
         """Keep a finished batch; write the kept batches out every few seconds."""
         if self.folder is None:
             return
-        self.rows.append(rows)
-        self.vectors.append(vectors)
+        self.parts.append(part)
         self.failures.update(failures)
         if time.monotonic() - self.last_write >= _CHECKPOINT_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        if self.folder is None or not (self.rows or self.failures):
+        if self.folder is None or not (self.parts or self.failures):
             return
         os.makedirs(self.folder, exist_ok=True)
+        merged = _Part.concat(self.parts, self.dimension)
         table = LibraryTable(
-            rows=pd.concat(self.rows, ignore_index=True) if self.rows else empty_rows(),
-            embeddings=(np.concatenate(self.vectors) if self.vectors else
-                        np.zeros((0, self.model_info["dimension"]), np.float32)),
-            provenance={"embedder": self.model_info, "failures": self.failures},
+            rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
+            provenance={"embedder": self.model_info, "descriptors": _DESCRIPTOR_PROVENANCE,
+                        "failures": self.failures},
         )
         name = f"part-{os.getpid()}-{self.count:06d}.parquet"
         write_table(table, os.path.join(self.folder, name))
         self.count += 1
-        self.rows, self.vectors, self.failures = [], [], {}
+        self.parts, self.failures = [], {}
         self.last_write = time.monotonic()
 
     def discard(self) -> None:

@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--min-duration", type=float, default=None, metavar="S")
     search.add_argument("--max-duration", type=float, default=None, metavar="S")
+    search.add_argument("--weights", default=None, metavar="ASPECT=W,...",
+                        help="how much each aspect counts, e.g. cnn=1,timbre=0.5,envelope=0 "
+                             "(aspects: cnn = overall character, timbre, spectrum, envelope; "
+                             "one left out keeps its default)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -86,18 +90,48 @@ def _search(args: argparse.Namespace) -> int:
     duration = None
     if args.min_duration is not None or args.max_duration is not None:
         duration = (args.min_duration, args.max_duration)
+    weights = parse_weights(args.weights) if args.weights is not None else None
     library = load_library(args.library)
-    hits = library.search(args.query, k=args.k, duration=duration)
+    hits = library.search(args.query, k=args.k, duration=duration, weights=weights)
     if args.json:
-        records = [{"rank": int(row.rank), "name": row.name, "path": row.path,
-                    "duration": float(row.duration), "similarity": float(row.similarity)}
-                   for row in hits.itertuples(index=False)]
+        records = [{name: _json_value(value) for name, value in record.items()}
+                   for record in hits.to_dict(orient="records")]
         print(json.dumps(records, ensure_ascii=False, indent=2))
     elif hits.empty:
         print("no sound matches (check the duration range)")
     else:
         print(hits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"cnn=1,timbre=0.5"`` → ``{"cnn": 1.0, "timbre": 0.5}``, checked like the API's weights.
+
+    Example:
+        >>> parse_weights("timbre=0.5, envelope=0")
+        {'timbre': 0.5, 'envelope': 0.0}
+    """
+    from .errors import ParameterError
+    from .space import check_weights
+
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        aspect, equals, value = item.partition("=")
+        if not equals:
+            raise ParameterError(f"--weights: expected ASPECT=NUMBER, got {item!r}")
+        try:
+            weights[aspect.strip()] = float(value)
+        except ValueError:
+            raise ParameterError(f"--weights: {aspect.strip()!r} needs a number, "
+                                 f"got {value.strip()!r}") from None
+    check_weights(weights)
+    return weights
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN: an aspect the library has no descriptors for
+    return value.item() if hasattr(value, "item") else value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

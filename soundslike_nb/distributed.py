@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .descriptors import FEATURE_NAMES
 from .embedders import Embedder, get_embedder
 from .errors import SoundslikeError
 from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
@@ -67,10 +68,10 @@ def _worker_embedder(spec: tuple) -> Embedder:
 
 def _embed_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
                  max_duration: float | None) -> Batch:
-    """Runs on a worker: decode and embed one chunk, return it without the waveforms."""
+    """Runs on a worker: decode, embed and describe one chunk; return it without the waveforms."""
     embedder = _worker_embedder(model) if isinstance(model, tuple) else model
-    merged = Batch(embeddings=None)
-    vectors = []
+    merged = Batch()
+    vectors, descriptors = [], []
     for batch in embed_files(entries, embedder, max_duration=max_duration):
         for item in batch.decoded:
             item.waveform = item.waveform[:0]  # only the facts travel back
@@ -78,8 +79,11 @@ def _embed_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
         merged.failures.update(batch.failures)
         merged.audio_seconds += batch.audio_seconds
         vectors.append(batch.embeddings)
+        descriptors.append(batch.descriptors)
     merged.embeddings = (np.concatenate(vectors) if vectors else
                          np.zeros((0, embedder.dimension), np.float32))
+    merged.descriptors = (np.concatenate(descriptors) if descriptors else
+                          np.zeros((0, len(FEATURE_NAMES)), np.float32))
     return merged
 
 

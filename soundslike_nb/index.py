@@ -180,11 +180,14 @@ class SoundIndex:
         k: int = 10,
         duration: DurationRange = None,
         exclude: int | Sequence[int | None] | None = None,
+        exact: bool = False,
     ) -> SearchResult:
         """The ``k`` rows most similar to each query: one vector ``(d,)`` or a batch ``(q, d)``.
 
         ``duration=(lo, hi)`` keeps rows with ``lo <= duration <= hi`` (seconds; either bound may
         be None). ``exclude`` leaves out a row id: one int for every query, or one per query.
+        ``exact`` scans every row in the range even in an IVF index (for queries unlike the
+        rows its scan budget was calibrated on); an exact index always does.
 
         Example:
             >>> index = SoundIndex(np.eye(4), [1.0, 2.0, 3.0, 4.0])
@@ -194,7 +197,8 @@ class SoundIndex:
         """
         unit_queries = self._check_queries(queries)
         excluded = self._check_exclude(exclude, len(unit_queries))
-        return self._search(unit_queries, check_k(k), self._range(duration), excluded)
+        return self._search(unit_queries, check_k(k), self._range(duration), excluded,
+                            exact=exact)
 
     def similar_to_rows(
         self, rows: int | Sequence[int], *, k: int = 10, duration: DurationRange = None
@@ -333,7 +337,8 @@ class SoundIndex:
     # -- internals -------------------------------------------------------------------------
 
     def _search(
-        self, queries: np.ndarray, k: int, span: tuple[int, int], excluded: np.ndarray
+        self, queries: np.ndarray, k: int, span: tuple[int, int], excluded: np.ndarray,
+        *, exact: bool = False,
     ) -> SearchResult:
         fetch = k + 1 if (excluded >= 0).any() else k
         start, stop = span
@@ -343,7 +348,8 @@ class SoundIndex:
         elif self._kind == "exact":
             internal, sims = self._exact_search(queries, fetch, start, stop)
         else:
-            internal, sims = self._ivf_search(queries, fetch, start, stop, self._scan_budget)
+            budget = self._n_valid if exact else self._scan_budget
+            internal, sims = self._ivf_search(queries, fetch, start, stop, budget)
         ids = np.full(internal.shape, -1, np.int64)
         ids[internal >= 0] = self._order[internal[internal >= 0]]
         if fetch > k:

@@ -40,17 +40,23 @@ ROW_COLUMNS: dict[str, str] = {
 
 @dataclass
 class LibraryTable:
-    """What a library file holds: row metadata, the embedding matrix, and provenance."""
+    """What a library file holds: row metadata, the embedding matrix, provenance, and the
+    descriptor matrix (``None`` in files written before descriptors existed)."""
 
     rows: pd.DataFrame
     embeddings: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
+    descriptors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.rows) != len(self.embeddings):
             raise LibraryError(
                 f"{len(self.rows)} rows but {len(self.embeddings)} embeddings: they must match"
             )
+        if self.descriptors is not None and (
+                self.descriptors.ndim != 2 or len(self.descriptors) != len(self.rows)):
+            raise LibraryError(f"{len(self.rows)} rows but descriptors of shape "
+                               f"{self.descriptors.shape}: they must match")
 
 
 def empty_rows() -> pd.DataFrame:
@@ -77,12 +83,17 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
     rows = table.rows.reset_index(drop=True)
     arrays = [pa.array(rows[name].to_numpy(), type=_arrow_type(dtype)) for name, dtype in
               ROW_COLUMNS.items()]
-    dimension = embeddings.shape[1]
-    arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), dimension))
+    matrices = {"embedding": embeddings}
+    if table.descriptors is not None:
+        matrices["descriptors"] = np.ascontiguousarray(table.descriptors, dtype=np.float32)
+    for matrix in matrices.values():
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)),
+                                                        matrix.shape[1]))
     provenance = dict(table.provenance, format_version=FORMAT_VERSION)
     schema = pa.schema(
         [pa.field(name, _arrow_type(dtype)) for name, dtype in ROW_COLUMNS.items()]
-        + [pa.field("embedding", pa.list_(pa.float32(), dimension))],
+        + [pa.field(name, pa.list_(pa.float32(), matrix.shape[1]))
+           for name, matrix in matrices.items()],
         metadata={_METADATA_KEY: json.dumps(provenance).encode()},
     )
     arrow_table = pa.Table.from_arrays(arrays, schema=schema)
@@ -91,7 +102,8 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
         pq.write_table(
             arrow_table,
             temporary,
-            compression={**{name: "zstd" for name in ROW_COLUMNS}, "embedding": "none"},
+            compression={**{name: "zstd" for name in ROW_COLUMNS},
+                         **{name: "none" for name in matrices}},
             use_dictionary=["name"],
             write_statistics=["duration", "mtime", "size"],
             # Row groups decode in parallel; one group of 1M list rows takes 11 s to read on
@@ -133,19 +145,27 @@ def read_table(path: str | os.PathLike) -> LibraryTable:
     missing = [name for name in (*ROW_COLUMNS, "embedding") if name not in arrow_table.schema.names]
     if missing:
         raise LibraryError(f"{source!r}: library file lacks columns {missing}")
-    column = arrow_table.column("embedding")
-    dimension = column.type.list_size
-    # One copy per row group into one matrix (combine_chunks on list arrays is 4x slower).
-    embeddings = np.empty((len(column), dimension), dtype=np.float32)
-    start = 0
-    for chunk in column.chunks:
-        values = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, dimension)
-        embeddings[start:start + len(values)] = values
-        start += len(values)
+    embeddings = _matrix(arrow_table.column("embedding"))
+    descriptors = (_matrix(arrow_table.column("descriptors"))
+                   if "descriptors" in arrow_table.schema.names else None)
     rows = arrow_table.select(list(ROW_COLUMNS)).to_pandas()
     for name, dtype in ROW_COLUMNS.items():
         rows[name] = rows[name].astype(dtype)
-    return LibraryTable(rows=rows, embeddings=embeddings, provenance=provenance)
+    return LibraryTable(rows=rows, embeddings=embeddings, provenance=provenance,
+                        descriptors=descriptors)
+
+
+def _matrix(column) -> np.ndarray:
+    """A fixed-size-list column as an (n, width) float32 matrix."""
+    width = column.type.list_size
+    # One copy per row group into one matrix (combine_chunks on list arrays is 4x slower).
+    matrix = np.empty((len(column), width), dtype=np.float32)
+    start = 0
+    for chunk in column.chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+        matrix[start:start + len(values)] = values
+        start += len(values)
+    return matrix
 
 
 def read_provenance(path: str | os.PathLike) -> dict[str, Any]:

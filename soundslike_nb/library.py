@@ -1,28 +1,54 @@
-"""The embedding library: one row per sound, its vector, and search over it.
+"""The embedding library: one row per sound, its vectors, and search over it.
 
 A :class:`Library` is what ``build_library`` returns and ``load_library`` reads: row metadata
-(``name``, ``path``, ``duration``, ...), the embedding matrix, and provenance (which model made the
-vectors). Searching embeds the query with the library's own model, and refuses a query embedded
-by any other.
+(``name``, ``path``, ``duration``, ...), the embedding and descriptor matrices, and provenance
+(which model made the vectors). Searching analyses the query with the library's own model (it
+refuses a query embedded by any other) and ranks by a weighted sum of per-aspect cosines in the
+similarity space fitted on the library (``space.py``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .audio import AudioSource, load
+from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import Embedder, get_embedder
 from .errors import EmbedderError, ParameterError
 from .libfile import LibraryTable, read_table
 from .pipeline import DEFAULT_MAX_ANALYSIS_S
 
-__all__ = ["Library", "load_library"]
+__all__ = ["Library", "SoundFeatures", "current_descriptors", "load_library"]
 
-RESULT_COLUMNS = ["rank", "name", "path", "duration", "similarity"]
+#: The aspects a search weights (as in ``space.ASPECT_NAMES``; kept here so that importing the
+#: library does not import the space).
+ASPECTS = ("cnn", "timbre", "spectrum", "envelope")
+#: Columns of a search result: ``similarity`` is the weighted score, then one cosine per aspect.
+RESULT_COLUMNS = ["rank", "name", "path", "duration", "similarity", *ASPECTS]
+
+
+@dataclass(frozen=True)
+class SoundFeatures:
+    """What a search compares: a sound's embedding and its descriptors (``None`` when the
+    library has none)."""
+
+    embedding: np.ndarray
+    descriptors: np.ndarray | None = None
+
+
+def current_descriptors(table: LibraryTable) -> np.ndarray | None:
+    """The table's descriptors if this version computes the same ones, else ``None`` (stale)."""
+    stored = table.provenance.get("descriptors") or {}
+    if (table.descriptors is None or stored.get("version") != DESCRIPTOR_VERSION
+            or table.descriptors.shape[1] != len(FEATURE_NAMES)):
+        return None
+    return table.descriptors
 
 
 class Library:
@@ -39,10 +65,14 @@ class Library:
                  embedder: Embedder | None = None) -> None:
         self.rows = table.rows
         self.embeddings = table.embeddings
+        #: (n, 86) classic descriptors (``descriptors.FEATURE_NAMES``); ``None`` for a library
+        #: written before descriptors existed, or by a version that computed other ones.
+        self.descriptors = current_descriptors(table)
         self.provenance = table.provenance
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self._embedder = embedder
         self._index = None
+        self._space = None
         self._frame: pd.DataFrame | None = None
         self._positions: dict[str, int] | None = None
         self._content_key: str | None = None
@@ -128,6 +158,16 @@ class Library:
     # -- search ----------------------------------------------------------------------------
 
     @property
+    def space(self):
+        """The :class:`~soundslike_nb.space.SimilaritySpace` fitted on this library (kept
+        beside the file), or ``None`` for a library without descriptors."""
+        if self._space is None and self.descriptors is not None:
+            from .index_cache import space_for
+
+            self._space = space_for(self)
+        return self._space
+
+    @property
     def index(self):
         """The :class:`~soundslike_nb.index.SoundIndex` over this library (built on first use)."""
         if self._index is None:
@@ -136,11 +176,14 @@ class Library:
             self._index = index_for(self)
         return self._index
 
-    def embed_query(self, query: AudioSource | np.ndarray, *, name: str | None = None,
-                    embedder: Embedder | None = None) -> np.ndarray:
-        """The embedding of a query sound (path, file bytes, or mono waveform at the model rate).
+    def features_of(self, query: AudioSource | np.ndarray, *, name: str | None = None,
+                    embedder: Embedder | None = None) -> SoundFeatures:
+        """Analyse a query sound (path, file bytes, or mono waveform at the model rate) as the
+        library's sounds were. A path that is an unchanged row of the library reuses its row.
 
-        A path that is an unchanged row of the library reuses the stored vector.
+        Example:
+            >>> lib.features_of("door.wav").embedding.shape  # doctest: +SKIP
+            (512,)
         """
         if embedder is not None:
             self.check_embedder(embedder)
@@ -148,7 +191,7 @@ class Library:
             if isinstance(query, (str, os.PathLike)):
                 position = self.position_of(query)
                 if position is not None and _unchanged(self.rows.iloc[position]):
-                    return self.embeddings[position]
+                    return self.row_features(position)
             embedder = self.embedder
         if isinstance(query, np.ndarray):
             from .audio import validate_waveform
@@ -158,10 +201,27 @@ class Library:
             # as when the library was built: long sounds count by their first minutes
             waveform, _ = load(query, sample_rate=embedder.sample_rate, name=name,
                                max_duration=DEFAULT_MAX_ANALYSIS_S)
-        return np.asarray(embedder.embed([waveform]), dtype=np.float32)[0]
+        embedding = np.asarray(embedder.embed([waveform]), dtype=np.float32)[0]
+        descriptors = None
+        if self.descriptors is not None:
+            from .descriptors import describe
+
+            descriptors = describe([waveform], embedder.sample_rate)[0]
+        return SoundFeatures(embedding, descriptors)
+
+    def embed_query(self, query: AudioSource | np.ndarray, *, name: str | None = None,
+                    embedder: Embedder | None = None) -> np.ndarray:
+        """Only the embedding of :meth:`features_of` (what the map places a query by)."""
+        return self.features_of(query, name=name, embedder=embedder).embedding
+
+    def row_features(self, position: int) -> SoundFeatures:
+        """The stored features of library row ``position``."""
+        return SoundFeatures(self.embeddings[position],
+                             None if self.descriptors is None else self.descriptors[position])
 
     def search(self, query: AudioSource | np.ndarray, *, k: int = 10,
                duration: tuple[float | None, float | None] | None = None,
+               weights: Mapping[str, float] | None = None,
                embedder: Embedder | None = None, name: str | None = None) -> pd.DataFrame:
         """The ``k`` sounds most similar to ``query``, most similar first.
 
@@ -169,42 +229,86 @@ class Library:
             query: an audio file path, its bytes, or a mono waveform at the model's rate.
             k: how many results at most.
             duration: ``(min_s, max_s)``, inclusive; either end may be ``None``.
+            weights: how much each aspect counts: ``cnn`` (overall character), ``timbre``,
+                ``spectrum``, ``envelope``; an aspect left out keeps its default
+                (``space.DEFAULT_WEIGHTS``). Descriptor weights 0 rank by the CNN alone.
             embedder: the model that should embed the query; refused unless it is the
                 library's own (the default).
             name: what to call the query in error messages.
 
         Returns:
-            DataFrame with columns rank, name, path, duration, similarity (cosine).
+            DataFrame with columns rank, name, path, duration, similarity (the weighted mean
+            of the aspect cosines, 1.0 for the query itself), then the cosine of each aspect.
 
         Example:
-            >>> lib.search("door.wav", k=5, duration=(0.5, 3.0))  # doctest: +SKIP
+            >>> lib.search("door.wav", k=5, weights={"envelope": 1})  # doctest: +SKIP
         """
-        vector = self.embed_query(query, name=name, embedder=embedder)
-        return self.search_embedding(vector, k=k, duration=duration)
+        features = self.features_of(query, name=name, embedder=embedder)
+        return self.search_features(features, k=k, duration=duration, weights=weights)
 
-    def search_embedding(self, vector: np.ndarray, *, k: int = 10,
-                         duration: tuple[float | None, float | None] | None = None,
-                         exclude: int | None = None) -> pd.DataFrame:
-        """Like :meth:`search`, for a query vector already embedded by the library's model."""
-        result = self.index.search(np.asarray(vector, dtype=np.float32), k=k, duration=duration,
+    def search_features(self, features: SoundFeatures, *, k: int = 10,
+                        duration: tuple[float | None, float | None] | None = None,
+                        weights: Mapping[str, float] | None = None,
+                        exclude: int | None = None) -> pd.DataFrame:
+        """Like :meth:`search`, for a query already analysed (:meth:`features_of`,
+        :meth:`row_features`). Changing ``weights`` re-ranks without analysing anything again."""
+        from .space import DEFAULT_WEIGHTS, check_weights
+
+        space = self.space
+        merged = check_weights(weights)
+        if space is None:
+            if any(float((weights or {}).get(aspect, 0)) for aspect in ASPECTS[1:]):
+                raise ParameterError(
+                    f"the library {self.path or ''!s} has no descriptors (written by an older "
+                    "soundslike_nb): index it again to weight timbre, spectrum or envelope")
+            query = np.asarray(features.embedding, dtype=np.float32)
+        else:
+            if features.descriptors is None:
+                raise ParameterError("the query has no descriptors; analyse it with "
+                                     "Library.features_of")
+            query = space.query_row(features.embedding, features.descriptors, merged)
+        # Weights other than the defaults scan every row: an approximate index is calibrated
+        # for the default weighting only, and a search must not lose a true neighbour.
+        exact = space is not None and merged != check_weights(DEFAULT_WEIGHTS)
+        result = self.index.search(query, k=k, duration=duration, exact=exact,
                                    exclude=None if exclude is None else [exclude])
-        return self._results(result.indices[0], result.similarities[0])
+        return self._results(result.indices[0], features, merged)
 
     def similar_to(self, row: int | str | os.PathLike, *, k: int = 10,
-                   duration: tuple[float | None, float | None] | None = None) -> pd.DataFrame:
+                   duration: tuple[float | None, float | None] | None = None,
+                   weights: Mapping[str, float] | None = None) -> pd.DataFrame:
         """"More like this": the sounds nearest a library row (position or path), minus itself."""
         position = row if isinstance(row, (int, np.integer)) else self.position_of(row)
         if position is None or not 0 <= int(position) < len(self):
             raise ParameterError(f"{row!r} is not a row of this library ({len(self)} rows)")
-        return self.search_embedding(self.embeddings[int(position)], k=k, duration=duration,
-                                     exclude=int(position))
+        return self.search_features(self.row_features(int(position)), k=k, duration=duration,
+                                    weights=weights, exclude=int(position))
 
-    def _results(self, indices: np.ndarray, similarities: np.ndarray) -> pd.DataFrame:
-        found = indices >= 0
-        positions = indices[found]
-        table = self.rows.iloc[positions][["name", "path", "duration"]].reset_index(drop=True)
+    def _results(self, indices: np.ndarray, features: SoundFeatures,
+                 weights: dict[str, float]) -> pd.DataFrame:
+        """The result table, scored exactly from the stored vectors of the hits."""
+        positions = indices[indices >= 0]
+        cosines = np.full((len(positions), len(ASPECTS)), np.nan)
+        space = self.space
+        if space is None:
+            query = np.asarray(features.embedding, np.float64)
+            rows = self.embeddings[positions].astype(np.float64)
+            norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
+            cosines[:, 0] = rows @ query / np.where(norms > 0, norms, 1.0)
+            score = cosines[:, 0]
+        else:
+            query = space.transform(features.embedding[None], features.descriptors[None])[0]
+            rows = space.transform(self.embeddings[positions], self.descriptors[positions])
+            cosines = space.aspect_cosines(query, rows).astype(np.float64)
+            shares = np.array([weights[aspect] for aspect in ASPECTS])
+            score = cosines @ (shares / shares.sum())
+        order = np.argsort(-score, kind="stable")  # the index ranks by float16 codes
+        table = self.rows.iloc[positions[order]][["name", "path", "duration"]]
+        table = table.reset_index(drop=True)
         table.insert(0, "rank", np.arange(1, len(positions) + 1))
-        table["similarity"] = similarities[found].astype(np.float64)
+        table["similarity"] = score[order]
+        for column, aspect in enumerate(ASPECTS):
+            table[aspect] = cosines[order, column]
         return table[RESULT_COLUMNS]
 
 

@@ -1,7 +1,9 @@
-"""Files → embeddings: decode in background threads while the model embeds the previous batch.
+"""Files → embeddings and descriptors: decode in background threads while the model embeds the
+previous batch.
 
 The library calls :func:`embed_files`; it yields one :class:`Batch` at a time so that the caller
-can checkpoint and report progress, and memory holds at most two batches of waveforms.
+can checkpoint and report progress, and memory holds at most two batches of waveforms. The classic
+descriptors (``descriptors.py``) are computed from the same decoded waveforms, batch by batch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import AudioInfo, load
+from .descriptors import FEATURE_NAMES, describe
 from .embedders import Embedder
 from .errors import AudioError, EmbedderError
 from .scan import FileEntry
@@ -35,10 +38,12 @@ class Decoded:
 
 @dataclass
 class Batch:
-    """What one step of the pipeline produced: embedded files and failures (path → reason)."""
+    """What one step of the pipeline produced: embedded files, their embeddings and descriptors
+    (one row per item of ``decoded``), and failures (path → reason)."""
 
     decoded: list[Decoded] = field(default_factory=list)
     embeddings: np.ndarray | None = None
+    descriptors: np.ndarray | None = None
     failures: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
 
@@ -66,14 +71,15 @@ def embed_files(
     decode_threads: int = 2,
     max_duration: float | None = DEFAULT_MAX_ANALYSIS_S,
 ) -> Iterator[Batch]:
-    """Decode and embed files, yielding one :class:`Batch` per ``batch_files`` files.
+    """Decode, embed and describe files, yielding one :class:`Batch` per ``batch_files`` files.
 
     Decoding (libsndfile and soxr release the GIL) runs in ``decode_threads`` threads, one batch
-    ahead of the model. A file that fails to decode becomes a failure, never an exception.
+    ahead of the model. A file that fails to decode, embed or describe becomes a failure, never
+    an exception.
 
     Example:
         >>> for batch in embed_files(scan_folders(["data/demo"]).files, embedder):  # doctest: +SKIP
-        ...     print(len(batch.decoded), batch.embeddings.shape)
+        ...     print(len(batch.decoded), batch.embeddings.shape, batch.descriptors.shape)
     """
     rate = embedder.sample_rate
     with ThreadPoolExecutor(max_workers=max(1, decode_threads),
@@ -97,6 +103,7 @@ def embed_files(
                     batch.decoded.append(outcome)
                     batch.audio_seconds += outcome.info.duration
             batch.embeddings = _embed(embedder, batch)
+            batch.descriptors = _describe(embedder, batch)
             yield batch
             current, pending = following, ahead
 
@@ -150,3 +157,28 @@ def _drop(batch: Batch, positions: np.ndarray, reason: str) -> None:
         batch.failures[batch.decoded[position].entry.path] = reason
     batch.decoded = [item for position, item in enumerate(batch.decoded)
                      if position not in dropped]
+
+
+def _describe(embedder: Embedder, batch: Batch) -> np.ndarray:
+    """Descriptors of the batch's sounds, on the model's device; a sound they fail on (none is
+    known to) is dropped from the batch with its embedding."""
+    rate = embedder.sample_rate
+    device = getattr(embedder, "device", None)
+    device = None if device is None else str(device)
+    waveforms = [item.waveform for item in batch.decoded]
+    try:
+        return describe(waveforms, rate, device=device)
+    except Exception:  # find the one sound at fault, keep the others
+        rows, failed = [], []
+        for position, waveform in enumerate(waveforms):
+            try:
+                rows.append(describe([waveform], rate, device=device)[0])
+            except Exception as exc:  # reported per file, the build goes on
+                failed.append(position)
+                batch.failures[batch.decoded[position].entry.path] = (
+                    f"descriptors failed ({type(exc).__name__}: {exc})")
+        keep = np.setdiff1d(np.arange(len(waveforms)), failed)
+        batch.decoded = [batch.decoded[position] for position in keep]
+        batch.embeddings = batch.embeddings[keep]
+        return (np.stack(rows) if rows else
+                np.zeros((0, len(FEATURE_NAMES)), np.float32))

@@ -159,8 +159,12 @@ class SimilaritySpace:
             digest.update(memoryview(matrix).cast("B"))
         return digest.hexdigest()
 
-    def fit(self, embeddings: np.ndarray, descriptors: np.ndarray) -> SimilaritySpace:
+    def fit(self, embeddings: np.ndarray, descriptors: np.ndarray, *,
+            key: str | None = None) -> SimilaritySpace:
         """Learn the transform from a library's (n, d) embeddings and (n, D) descriptors.
+
+        ``key`` identifies the content fitted on (default: :meth:`content_key` of the arrays;
+        a library passes one derived from its own, already computed, content hash).
 
         Example:
             >>> space = SimilaritySpace().fit(np.ones((3, 4)), np.zeros((3, len(FEATURE_NAMES))))
@@ -173,7 +177,7 @@ class SimilaritySpace:
         if rows == 0 or rows != len(descriptors):
             raise ParameterError(
                 f"need as many embeddings as descriptors (>= 1), got {rows} and {len(descriptors)}")
-        self.key = self.content_key(embeddings, descriptors)
+        self.key = key if key is not None else self.content_key(embeddings, descriptors)
         self.n_fitted = rows
         self._cnn_width_value = embeddings.shape[1]
         sample = np.linspace(0, rows - 1, min(rows, _MAX_FIT_ROWS)).round().astype(int)
@@ -291,6 +295,38 @@ class SimilaritySpace:
         for name, columns in self.slices.items():
             multiplier[columns] = merged[name] / total
         return multiplier
+
+    def index_rows(self, embeddings: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        """What an index stores: :meth:`transform` with each block scaled by the square root of
+        its default weight share, so that the usual query (default weights) looks like a row and
+        an approximate index calibrated on rows serves it at the calibrated recall.
+
+        ``query_row(...) @ index_rows(...)`` is ``sum_i w_i cos_i / sum_i w_i`` for any weights.
+        """
+        rows = self.transform(embeddings, descriptors)
+        rows *= np.sqrt(self.query_weights(DEFAULT_WEIGHTS))
+        return rows
+
+    def query_row(self, embedding: np.ndarray, descriptors: np.ndarray,
+                  weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """(total,) query for :meth:`index_rows`: one sound's vectors, weighted by ``weights``.
+
+        Example:
+            >>> space = SimilaritySpace().fit(np.eye(3), np.eye(3, len(FEATURE_NAMES)))
+            >>> rows = space.index_rows(np.eye(3), np.eye(3, len(FEATURE_NAMES)))
+            >>> query = space.query_row(np.eye(3)[0], np.eye(3, len(FEATURE_NAMES))[0])
+            >>> round(float(query @ rows[0]), 3)
+            1.0
+        """
+        transformed = self.transform(np.asarray(embedding)[None], np.asarray(descriptors)[None])[0]
+        scale = np.sqrt(self.query_weights(DEFAULT_WEIGHTS))
+        return transformed * self.query_weights(weights) / scale
+
+    def aspect_cosines(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(n, aspects) cosine per aspect between one :meth:`transform`-ed query and (n, total)
+        :meth:`transform`-ed rows, columns in :data:`ASPECT_NAMES` order."""
+        return np.stack([rows[:, columns] @ query[columns] for columns in self.slices.values()],
+                        axis=1)
 
     # ----------------------------------------------------------------------- persistence
     @property

@@ -35,7 +35,8 @@ def test_index_then_search_json_end_to_end(tmp_path, demo_dir):
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert [hit["rank"] for hit in hits] == [1, 2, 3, 4, 5]
-    assert set(hits[0]) == {"rank", "name", "path", "duration", "similarity"}
+    assert set(hits[0]) == {"rank", "name", "path", "duration", "similarity", "cnn", "timbre",
+                            "spectrum", "envelope"}
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
     assert [hit["similarity"] for hit in hits] == sorted((h["similarity"] for h in hits),
                                                         reverse=True)

@@ -53,6 +53,8 @@ def _same_library(cluster_lib, single_lib) -> None:
     a, b = cluster_lib.embeddings, single_lib.embeddings
     cosines = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosines.min() >= 0.9999
+    np.testing.assert_allclose(cluster_lib.descriptors, single_lib.descriptors,
+                               rtol=1e-3, atol=1e-3)
 
 
 def test_two_workers_match_one_process(client, demo_dir, single_process, tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
-"""The app's state: library, query, k, duration range, results, selection. No widgets in here.
+"""The app's state: library, query, k, duration range, aspect weights, results, selection.
+No widgets in here.
 
 Widgets (``app/widgets.py``) write to an :class:`AppState` and re-draw when it tells them what
 changed; tests drive it directly. Every change that affects the results re-runs the search at
-once, from the query's stored vector: the query sound is embedded once, when it is set.
+once, from the query's stored features: the query sound is analysed once, when it is set.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError, SoundslikeError
-from ..library import Library
+from ..library import ASPECTS, Library, SoundFeatures
 from ..projection import LibraryMap
 from .uploads import UploadFolder, check_upload
 
@@ -31,14 +32,15 @@ Listener = Callable[[frozenset[str]], None]
 
 @dataclass(frozen=True)
 class Query:
-    """The sound being searched with: its name, vector, where it came from, and its map point.
+    """The sound being searched with: its name, features (embedding and descriptors), where it
+    came from, and its map point.
 
     ``position`` is its library row when it is a library sound (then it is left out of its own
     results); ``path`` is the file to play (the library file, or the saved upload).
     """
 
     name: str
-    vector: np.ndarray
+    features: SoundFeatures
     source: str  # "upload" or "library"
     path: str
     position: int | None = None
@@ -53,6 +55,7 @@ class AppState:
         atlas: its map (``projection.map_for(library)``), or ``None`` for no map.
         k: how many results (1 to :data:`K_MAX`).
         duration: permitted ``(min_s, max_s)``; ``None`` at either end means no limit.
+        weights: aspect weights (``space.DEFAULT_WEIGHTS`` for those left out).
         uploads: where uploaded query files are saved (default: a new temporary folder).
 
     Example:
@@ -64,7 +67,10 @@ class AppState:
 
     def __init__(self, library: Library, *, atlas: LibraryMap | None = None, k: int = 10,
                  duration: DurationRange | None = None,
+                 weights: Mapping[str, float] | None = None,
                  uploads: UploadFolder | None = None) -> None:
+        from ..space import check_weights
+
         self.library = library
         self.atlas = atlas
         self.uploads = uploads if uploads is not None else UploadFolder()
@@ -75,6 +81,7 @@ class AppState:
         self.search_seconds = 0.0
         self._k = _checked_k(k)
         self._duration: DurationRange = _checked_range(duration)
+        self._weights = check_weights(weights)
         self._listeners: list[Listener] = []
 
     # -- observing ---------------------------------------------------------------------------
@@ -114,6 +121,35 @@ class AppState:
             self._duration = value
             self._search("duration")
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """How much each aspect counts (``cnn``, ``timbre``, ``spectrum``, ``envelope``)."""
+        return dict(self._weights)
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Change some aspect weights and re-rank at once (nothing is analysed again).
+
+        Weights the library cannot use (all zero, or descriptors in a library without them)
+        set :attr:`error` and keep the previous weights.
+        """
+        from ..space import check_weights
+
+        try:
+            value = check_weights(weights, defaults=self._weights)
+        except ParameterError as exc:
+            self.set_error(str(exc))
+            return
+        if value != self._weights:
+            previous, self._weights = self._weights, value
+            self._search("weights")
+            if self.error:
+                self._weights = previous
+
+    @property
+    def has_aspects(self) -> bool:
+        """Whether the library has descriptors, so that timbre, spectrum and envelope weigh."""
+        return self.library.descriptors is not None
+
     def in_range(self) -> np.ndarray:
         """Which library rows the duration range permits (boolean, one per row)."""
         durations_s = self.library.rows["duration"].to_numpy()
@@ -135,16 +171,17 @@ class AppState:
         """
         try:
             safe_name = check_upload(name, content, max_bytes=self.uploads.max_bytes)
-            vector = self.library.embed_query(bytes(content), name=safe_name)
+            features = self.library.features_of(bytes(content), name=safe_name)
             path = self.uploads.save(safe_name, content)
         except SoundslikeError as exc:
             self.set_error(str(exc))
             return False
         point = None
         if self.atlas is not None:
-            x, y = self.atlas.transform(vector[None])[0]
+            x, y = self.atlas.transform(features.embedding[None])[0]
             point = (float(x), float(y))
-        self.query = Query(name=safe_name, vector=vector, source="upload", path=path, point=point)
+        self.query = Query(name=safe_name, features=features, source="upload", path=path,
+                           point=point)
         self._search("query")
         return True
 
@@ -157,7 +194,7 @@ class AppState:
         if self.atlas is not None:
             x, y = self.atlas.coordinates[position]
             point = (float(x), float(y))
-        self.query = Query(name=str(row["name"]), vector=self.library.embeddings[position],
+        self.query = Query(name=str(row["name"]), features=self.library.row_features(position),
                            source="library", path=str(row["path"]), position=position,
                            point=point)
         self._search("query")
@@ -197,9 +234,16 @@ class AppState:
             self._changed(*cause, "error")
             return
         started = time.perf_counter()
-        found = self.library.search_embedding(self.query.vector, k=self._k,
-                                              duration=self._duration,
-                                              exclude=self.query.position)
+        weights = self._weights if self.has_aspects else {"cnn": 1.0, "timbre": 0.0,
+                                                          "spectrum": 0.0, "envelope": 0.0}
+        try:
+            found = self.library.search_features(self.query.features, k=self._k,
+                                                 duration=self._duration, weights=weights,
+                                                 exclude=self.query.position)
+        except ParameterError as exc:
+            self.error = str(exc)
+            self._changed(*cause, "error")
+            return
         found.insert(0, "position", [self.library.position_of(path) for path in found["path"]])
         self.results = found
         self.search_seconds = time.perf_counter() - started
@@ -310,7 +354,8 @@ def _no_results() -> pd.DataFrame:
     return pd.DataFrame({"position": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
                          "name": pd.Series(dtype="string"), "path": pd.Series(dtype="string"),
                          "duration": pd.Series(dtype="float64"),
-                         "similarity": pd.Series(dtype="float64")})
+                         "similarity": pd.Series(dtype="float64"),
+                         **{aspect: pd.Series(dtype="float64") for aspect in ASPECTS}})
 
 
 def library_title(library: Library) -> str:

@@ -1,8 +1,9 @@
 """The app: widgets bound to an :class:`AppState`. They write to the state and redraw from it.
 
 Layout: the query (upload, or pick a library sound) with its player; k and the duration range;
-then the results (rank, name, duration, similarity, player, download, "more like this") beside
-the map, whose clicked point plays in the "selected" panel and can become the query.
+one slider per aspect weight (overall character, timbre, spectrum, envelope); then the results
+(rank, name, duration, similarity, player, download, "more like this") beside the map, whose
+clicked point plays in the "selected" panel and can become the query.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..errors import SoundslikeError
-from ..library import Library
+from ..library import ASPECTS, Library
 from ..projection import LibraryMap, map_for
 from .map_view import MapView
 from .media import DownloadButton, SoundUpload, player
@@ -30,6 +31,13 @@ _log = logging.getLogger(__name__)
 _MATCHES_SHOWN = 200
 _CACHED_PLAYERS = 300
 _MAP_WIDTH = 540
+#: Slider label and tooltip of each aspect (what it means to a listener).
+_ASPECT_LABELS = {
+    "cnn": ("overall", "overall character: what the sound-effects CNN hears (source, texture)"),
+    "timbre": ("timbre", "tone colour: MFCCs and how they move"),
+    "spectrum": ("spectrum", "brightness, noisiness and the balance of low and high bands"),
+    "envelope": ("envelope", "length, attack, decay and rhythm of the loudness over time"),
+}
 _STYLE = """<style>
 .soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
 .soundslike-app .soundslike-result .widget-html-content,
@@ -102,6 +110,22 @@ class App:
             description="duration", layout=widgets.Layout(width="340px"))
         self.range_label = widgets.HTML()
         self.range_slider.observe(self._guarded(self._range_moved), "value")
+        self.weight_sliders = {}
+        for aspect in ASPECTS:
+            label, tooltip = _ASPECT_LABELS[aspect]
+            slider = widgets.FloatSlider(
+                value=state.weights[aspect], min=0.0, max=1.0, step=0.05, description=label,
+                tooltip=tooltip, continuous_update=False, readout_format=".2f",
+                disabled=aspect != "cnn" and not state.has_aspects,
+                style={"description_width": "60px"}, layout=widgets.Layout(width="250px"))
+            slider.observe(self._guarded(
+                lambda change, aspect=aspect: state.set_weights({aspect: change["new"]})), "value")
+            self.weight_sliders[aspect] = slider
+        self.reset_weights = widgets.Button(description="default weights",
+                                            tooltip="overall 1, timbre 0.1, spectrum 0.25, "
+                                                    "envelope 0.1 (chosen by measurement)",
+                                            layout=widgets.Layout(width="130px"))
+        self.reset_weights.on_click(self._guarded(lambda _button: self._reset_weights()))
         self.error = widgets.HTML()
         self.status = widgets.HTML()
         self.results = widgets.VBox(layout=widgets.Layout(width="730px"))
@@ -126,13 +150,21 @@ class App:
             self.query_panel,
             widgets.HBox([self.k_slider, self.range_slider, self.range_label],
                          layout=widgets.Layout(align_items="center")),
+            widgets.HBox([*self.weight_sliders.values(), self.reset_weights],
+                         layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             self.error,
             self.status,
             widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
         ])
         self.widget.add_class("soundslike-app")
-        self._update(frozenset({"query", "results", "error", "duration", "selection"}))
+        self._update(frozenset({"query", "results", "error", "duration", "selection",
+                                "weights"}))
+
+    def _reset_weights(self) -> None:
+        from ..space import DEFAULT_WEIGHTS
+
+        self.state.set_weights(DEFAULT_WEIGHTS)
 
     # -- writing to the state ----------------------------------------------------------------
 
@@ -194,6 +226,9 @@ class App:
             shortest = durations_s.min() if low is None and len(durations_s) else low
             longest = durations_s.max() if high is None and len(durations_s) else high
             self.range_label.value = f"{format_duration(shortest)} to {format_duration(longest)}"
+        if changed & {"weights", "error"}:  # a refused weight springs back
+            for aspect, slider in self.weight_sliders.items():
+                slider.value = state.weights[aspect]
         if "query" in changed:
             self._draw_query()
         if changed & {"results", "query"}:
@@ -229,16 +264,20 @@ class App:
                              if count else "No sound in the library fits the duration range.")
         header = _row("#", "name", "duration", "similarity", [], header=True)
         rows = [header]
-        for position, rank, name, path, seconds, similarity in zip(
+        for position, rank, name, path, seconds, similarity, *cosines in zip(
                 results["position"], results["rank"], results["name"], results["path"],
-                results["duration"], results["similarity"]):
+                results["duration"], results["similarity"],
+                *(results[aspect] for aspect in ASPECTS)):
             use = widgets.Button(description="more like this", tooltip=f"search with {name}",
                                  layout=widgets.Layout(width="124px"))
             use.on_click(self._guarded(
                 lambda _button, row=int(position): self.state.set_query_row(row)))
+            why = " · ".join(f"{_ASPECT_LABELS[aspect][0]} {cosine:.2f}"
+                             for aspect, cosine in zip(ASPECTS, cosines) if np.isfinite(cosine))
             rows.append(_row(str(rank), name, format_duration(seconds), f"{similarity:.3f}",
                              [self._cached(self._players, path, lambda p: player(p)),
-                              self._cached(self._downloads, path, DownloadButton), use]))
+                              self._cached(self._downloads, path, DownloadButton), use],
+                             similarity_title=f"cosine per aspect: {why}"))
         self._discard(self.results.children)
         self.results.children = rows
 
@@ -287,14 +326,15 @@ class App:
 
 
 def _row(rank: str, name: str, duration: str, similarity: str, extra: list,
-         *, header: bool = False) -> widgets.HBox:
-    def cell(text: str, width: str, css: str = "") -> widgets.HTML:
+         *, header: bool = False, similarity_title: str | None = None) -> widgets.HBox:
+    def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
         tag = "b" if header else "span"
-        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(text)}'>"
+        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
                             f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
 
     row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "136px"),
-                        cell(duration, "70px"), cell(similarity, "76px"), *extra])
+                        cell(duration, "70px"),
+                        cell(similarity, "76px", title=similarity_title), *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
 
