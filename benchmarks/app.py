@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import statistics
 import sys
@@ -125,6 +126,8 @@ def bench_weights(count: int) -> None:
     index = library.index  # fits the space and builds the index, as opening the app does
     print(f"{count} sounds: similarity space fitted and index built in "
           f"{time.perf_counter() - started:.2f} s ({index!r})")
+    # The synthetic library names no real model: the app's warm-up would only warn about it.
+    logging.getLogger("soundslike_nb.app.widgets").setLevel(logging.ERROR)
     app = App(library, show_map=False, progress=False)
     app.state.set_query_row(0)
     moves = [("timbre", 0.5), ("envelope", 1.0), ("cnn", 0.2), ("spectrum", 0.0),

@@ -209,6 +209,26 @@ def _drive(page, url: str, token: str) -> None:
     assert _result_count(page) == 4
     _shot(page, "3-k-changed")
 
+    # Weight the envelope alone with the aspect sliders' readouts: the ranking follows at once.
+    before = "|".join(rows.all_inner_texts())
+    for aspect, value in (("envelope", "1"), ("overall", "0"), ("timbre", "0"),
+                          ("spectrum", "0")):
+        slider = page.locator(".soundslike-app .widget-slider",
+                              has=page.locator("label", has_text=re.compile(f"^{aspect}$")))
+        slider.locator(".widget-readout").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+    page.wait_for_function(
+        "previous => [...document.querySelectorAll('.soundslike-result')]"
+        ".map(row => row.innerText).join('|') !== previous", arg=before)
+    assert _result_count(page) == 4
+    _shot(page, "3b-envelope-weighted")
+    page.get_by_role("button", name="default weights").click()
+    page.wait_for_function(
+        "previous => [...document.querySelectorAll('.soundslike-result')]"
+        ".map(row => row.innerText).join('|') === previous", arg=before)
+
     # Click a library point on the map: it is selected, played, and can become the query.
     point = page.locator(".soundslike-app .scatterlayer .trace").first.locator("path.point").nth(7)
     box = point.bounding_box()

@@ -117,7 +117,7 @@ class App:
                 value=state.weights[aspect], min=0.0, max=1.0, step=0.05, description=label,
                 tooltip=tooltip, continuous_update=False, readout_format=".2f",
                 disabled=aspect != "cnn" and not state.has_aspects,
-                style={"description_width": "60px"}, layout=widgets.Layout(width="250px"))
+                style={"description_width": "68px"}, layout=widgets.Layout(width="260px"))
             slider.observe(self._guarded(
                 lambda change, aspect=aspect: state.set_weights({aspect: change["new"]})), "value")
             self.weight_sliders[aspect] = slider
