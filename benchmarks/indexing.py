@@ -7,7 +7,8 @@ its own process (so that peak memory is its own):
 
 - baseline: decode, resample, spectrogram, network (fp32), one file at a time;
 - soundslike_nb: ``build_library`` end to end (threaded decoding overlapped with batched
-  inference, bf16 where the CPU has it), writing the library file;
+  inference, bf16 where the CPU has it, descriptors), writing the library file;
+- the same without the descriptors (what they add to the indexing time);
 - soundslike_nb on a local Dask cluster of 2 worker processes.
 
 Then, for big libraries: the load time of a 1M-row library file and the rescan time of an
@@ -102,9 +103,15 @@ def run_baseline(folder: Path) -> dict:
             "audio_seconds": audio_seconds}
 
 
-def run_ours(folder: Path, workers: int | None) -> dict:
+def run_ours(folder: Path, workers: int | None, *, descriptors: bool = True) -> dict:
     import soundslike_nb as sl
 
+    if not descriptors:  # measure what the descriptors cost: the same build without them
+        from soundslike_nb import pipeline
+        from soundslike_nb.descriptors import FEATURE_NAMES
+
+        pipeline._describe = lambda embedder, batch: np.zeros(
+            (len(batch.decoded), len(FEATURE_NAMES)), np.float32)
     client = None
     if workers:
         from soundslike_nb.distributed import connect
@@ -163,6 +170,7 @@ def run_big() -> dict:
     import pandas as pd
 
     import soundslike_nb as sl
+    from soundslike_nb.descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
     from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable, write_table
 
     results = {}
@@ -176,9 +184,12 @@ def run_big() -> dict:
                              "channels": 2, "frames": 44100, "size": 1000, "mtime": 1.0e9}
                             ).astype(ROW_COLUMNS)
         embeddings = rng.standard_normal((n, 512), dtype=np.float32)
-        provenance = {"embedder": {"id": "aisfx-ismir2022", "dimension": 512}}
-        write_table(LibraryTable(rows, embeddings, provenance), scratch / "big.parquet")
-        del embeddings
+        descriptors = rng.standard_normal((n, len(FEATURE_NAMES)), dtype=np.float32)
+        provenance = {"embedder": {"id": "aisfx-ismir2022", "dimension": 512},
+                      "descriptors": {"version": DESCRIPTOR_VERSION}}
+        write_table(LibraryTable(rows, embeddings, provenance, descriptors=descriptors),
+                    scratch / "big.parquet")
+        del embeddings, descriptors
         started = time.perf_counter()
         lib = sl.load_library(scratch / "big.parquet")
         results["load 1M-row library s"] = time.perf_counter() - started
@@ -203,7 +214,9 @@ def run_big() -> dict:
         rows["size"] = [stat.st_size for stat in stats]
         rows["mtime"] = [stat.st_mtime for stat in stats]
         write_table(LibraryTable(rows, np.repeat(table.embeddings, len(paths), axis=0),
-                                 table.provenance), scratch / "links.parquet")
+                                 table.provenance,
+                                 descriptors=np.repeat(table.descriptors, len(paths), axis=0)),
+                    scratch / "links.parquet")
         started = time.perf_counter()
         lib = sl.build_library(sounds, out=scratch / "links.parquet", progress=False)
         results["rescan unchanged 100k files s"] = time.perf_counter() - started
@@ -232,8 +245,9 @@ def main() -> None:
             result = run_memory(int(rest[0]))
         else:
             folder = Path(rest[0])
+            workers = int(rest[1]) if len(rest) > 1 else None
             result = (run_baseline(folder) if what == "baseline" else
-                      run_ours(folder, int(rest[1]) if len(rest) > 1 else None))
+                      run_ours(folder, workers or None, descriptors=rest[2:] != ["nodesc"]))
             result["peak memory GB"] = resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(json.dumps(result))
@@ -249,6 +263,7 @@ def main() -> None:
         base = None
         for method, arguments in (("per-file baseline", ("baseline", str(folder))),
                                   ("soundslike_nb", ("ours", str(folder))),
+                                  ("  without descriptors", ("ours", str(folder), "0", "nodesc")),
                                   ("soundslike_nb, Dask x2", ("ours", str(folder), "2"))):
             result = _in_subprocess(*arguments)
             speed = result["audio_seconds"] / result["seconds"]

@@ -14,7 +14,7 @@ import soundslike_nb as sl
 from soundslike_nb import EmbedderError, LibraryError
 from soundslike_nb import build as build_module
 from soundslike_nb.audio import info
-from soundslike_nb.libfile import read_provenance
+from soundslike_nb.libfile import read_provenance, read_table
 
 
 class CountingEmbedder:
@@ -228,3 +228,40 @@ def test_unreadable_library_files_are_library_errors(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(plain)
     with pytest.raises(LibraryError, match="not a soundslike_nb library"):
         sl.load_library(plain)
+
+
+def _legacy_file(path, embedding_type, values) -> None:
+    """A library file as other writers make it: nullable vectors, maybe not fixed-size."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from soundslike_nb.libfile import ROW_COLUMNS
+
+    rows = {name: [0] * len(values) for name in ROW_COLUMNS}
+    rows.update(name=["a", "b", "c"][:len(values)], path=["/a", "/b", "/c"][:len(values)],
+                duration=[1.0] * len(values), mtime=[0.0] * len(values))
+    table = pa.table({**rows, "embedding": pa.array(values, type=embedding_type)})
+    provenance = {"format_version": 1, "embedder": {"id": "x", "dimension": 2}}
+    pq.write_table(table.replace_schema_metadata({"soundslike_nb": json.dumps(provenance)}), path,
+                   row_group_size=2)
+
+
+def test_vectors_are_read_from_files_of_other_writers(tmp_path):
+    import pyarrow as pa
+
+    nullable = tmp_path / "nullable.parquet"  # as pandas/pyarrow write by default, 2 row groups
+    _legacy_file(nullable, pa.list_(pa.float32(), 2), [[1, 2], [3, 4], [5, 6]])
+    table = read_table(nullable)
+    np.testing.assert_array_equal(table.embeddings, [[1, 2], [3, 4], [5, 6]])
+    assert table.descriptors is None and list(table.rows["name"]) == ["a", "b", "c"]
+
+    ragged = tmp_path / "ragged.parquet"
+    _legacy_file(ragged, pa.list_(pa.float32()), [[1, 2], [3, 4, 5]])
+    with pytest.raises(LibraryError, match="'embedding' must be a fixed-size list of floats"):
+        read_table(ragged)
+    holes = tmp_path / "holes.parquet"
+    _legacy_file(holes, pa.list_(pa.float32(), 2), [[1, 2], None, [5, 6]])
+    with pytest.raises(LibraryError, match="'embedding' has missing values"):
+        read_table(holes)
