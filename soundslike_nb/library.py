@@ -116,10 +116,13 @@ class Library:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """The embedding dataframe: the row columns plus ``embedding`` (one vector per row)."""
+        """The embedding dataframe: the row columns plus ``embedding`` and, when the library
+        has them, ``descriptors`` (one vector each per row)."""
         if self._frame is None:
             frame = self.rows.copy()
             frame["embedding"] = list(self.embeddings)
+            if self.descriptors is not None:
+                frame["descriptors"] = list(self.descriptors)
             self._frame = frame
         return self._frame
 
