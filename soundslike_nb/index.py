@@ -248,7 +248,7 @@ class SoundIndex:
             faiss.write_index(self._faiss, tmp)
         else:
             with open(tmp, "wb") as file:
-                file.write(memoryview(np.ascontiguousarray(self._vectors)).cast("B"))
+                file.write(_raw_bytes(self._vectors))
         with open(tmp, "ab") as file:
             header: dict[str, Any] = {
                 "format": _FORMAT, "key": self.key, "kind": self._kind, "rows": self._n_rows,
@@ -258,7 +258,7 @@ class SoundIndex:
             for name in _SAVED_ARRAYS:
                 array = np.ascontiguousarray(getattr(self, name))
                 header["arrays"][name] = [file.tell(), array.dtype.str, len(array)]
-                file.write(memoryview(array).cast("B"))
+                file.write(_raw_bytes(array))
             header_offset = file.tell()
             file.write(json.dumps(header).encode())
             file.write(struct.pack("<Q8s", header_offset, _MAGIC))
@@ -431,3 +431,9 @@ class SoundIndex:
         bad = row_ids[(row_ids < 0) | (row_ids >= self._n_rows)]
         if bad.size:
             raise ParameterError(f"{name}: row {bad[0]} is out of range for {self._n_rows} rows")
+
+
+def _raw_bytes(array: np.ndarray):
+    """The array's bytes without a copy (an empty array, e.g. an empty library's, has none)."""
+    array = np.ascontiguousarray(array)
+    return memoryview(array).cast("B") if array.size else b""

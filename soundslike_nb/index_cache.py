@@ -8,6 +8,8 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import LibraryError
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ def space_for(library: Library) -> SimilaritySpace:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps(space.options, sort_keys=True).encode())
     digest.update(library.content_key.encode())
-    digest.update(memoryview(library.descriptors).cast("B"))
+    digest.update(memoryview(np.ascontiguousarray(library.descriptors)).cast("B"))
     key = digest.hexdigest()
     stored = space_path(library.path) if library.path is not None else None
     if stored is not None and os.path.exists(stored):

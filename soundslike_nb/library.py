@@ -163,8 +163,8 @@ class Library:
     @property
     def space(self):
         """The :class:`~soundslike_nb.space.SimilaritySpace` fitted on this library (kept
-        beside the file), or ``None`` for a library without descriptors."""
-        if self._space is None and self.descriptors is not None:
+        beside the file), or ``None`` for a library without descriptors or without sounds."""
+        if self._space is None and self.descriptors is not None and len(self):
             from .index_cache import space_for
 
             self._space = space_for(self)
@@ -260,7 +260,8 @@ class Library:
         space = self.space
         merged = check_weights(weights)
         if space is None:
-            if any(float((weights or {}).get(aspect, 0)) for aspect in ASPECTS[1:]):
+            if self.descriptors is None and any(
+                    float((weights or {}).get(aspect, 0)) for aspect in ASPECTS[1:]):
                 raise ParameterError(
                     f"the library {self.path or ''!s} has no descriptors (written by an older "
                     "soundslike_nb): index it again to weight timbre, spectrum or envelope")

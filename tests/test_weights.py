@@ -215,3 +215,19 @@ def test_app_of_a_library_without_descriptors_disables_aspect_sliders(demo_libra
     assert app.weight_sliders["timbre"].disabled and not app.weight_sliders["cnn"].disabled
     app.state.set_query_row(0)
     assert len(app.state.results) == 10 and not app.state.error
+
+
+def test_empty_and_one_sound_libraries_search(tmp_path, demo_dir, aisfx):
+    query = demo_dir / "kenney" / "coin2.wav"
+    (tmp_path / "none").mkdir()
+    empty = sl.build_library(tmp_path / "none", out=tmp_path / "none.parquet", embedder=aisfx,
+                             progress=False)
+    for lib in (empty, sl.load_library(tmp_path / "none.parquet", embedder=aisfx)):
+        hits = lib.search(query, k=5, weights={"timbre": 1})
+        assert hits.empty and list(hits.columns)[-4:] == list(ASPECTS)
+    (tmp_path / "one").mkdir()
+    shutil.copy(demo_dir / "kenney" / "coin1.wav", tmp_path / "one")
+    one = sl.build_library(tmp_path / "one", out=tmp_path / "one.parquet", embedder=aisfx,
+                           progress=False)
+    hits = one.search(query, k=5, weights={"envelope": 1})
+    assert list(hits["name"]) == ["coin 1"] and -1 <= hits["similarity"][0] <= 1
