@@ -219,9 +219,13 @@ def _drive(page, url: str, token: str) -> None:
         page.keyboard.press("Control+A")
         page.keyboard.type(value)
         page.keyboard.press("Enter")
-    page.wait_for_function(
-        "previous => [...document.querySelectorAll('.soundslike-result')]"
-        ".map(row => row.innerText).join('|') !== previous", arg=before)
+    # Each edit re-ranks and redraws; wait until the last redraw has settled with 4 new rows.
+    settled = ("previous => { const rows = [...document.querySelectorAll('.soundslike-result')];"
+               " return rows.length == 4 && rows.map(row => row.innerText).join('|') !== previous"
+               " && rows.every(row => row.querySelector('audio')); }")
+    page.wait_for_function(settled, arg=before)
+    page.wait_for_timeout(1500)
+    page.wait_for_function(settled, arg=before)
     assert _result_count(page) == 4
     _shot(page, "3b-envelope-weighted")
     page.get_by_role("button", name="default weights").click()
