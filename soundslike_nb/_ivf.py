@@ -68,7 +68,11 @@ def search(owner: SoundIndex, queries: np.ndarray, k: int, start: int, stop: int
     return ids, sims
 
 
-def build(owner: SoundIndex, vectors: np.ndarray, norms: np.ndarray) -> None:
+def build(owner: SoundIndex, vectors: np.ndarray, norms: np.ndarray, *,
+          max_scan: float | None = None) -> None:
+    """Train, fill and calibrate the IVF index of ``owner``. With ``max_scan`` (a share of the
+    rows), a library that needs a bigger scan budget is not calibrated further: its budget is
+    set to every row, and the caller may prefer an exact index."""
     import faiss
 
     n_valid, dimension = owner._n_valid, owner._dimension
@@ -98,27 +102,46 @@ def build(owner: SoundIndex, vectors: np.ndarray, norms: np.ndarray) -> None:
     owner._faiss = index
     list_of = faiss.vector_to_array(index.direct_map.array) >> 32
     owner._list_keys = np.sort(list_of * n_valid + np.arange(n_valid))
-    owner._scan_budget = _calibrate(owner, probes, probe_at, truth.result()[0])
+    owner._scan_budget = _calibrate(owner, probes, probe_at, truth.result()[0], max_scan)
 
 def _calibrate(
-    owner: SoundIndex, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray
+    owner: SoundIndex, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray,
+    max_scan: float | None = None,
 ) -> int:
     """Smallest scan budget whose recall@10 on library rows (itself left out) meets the target.
 
-    Recall only grows with the budget (each query probes a superset of lists), so bisect.
+    Recall only grows with the budget (each query probes a superset of lists), so bisect. With
+    ``max_scan``, the largest budget allowed is checked first on a fifth of the probes (cheap):
+    if even it misses the target, every row is the budget.
     """
     n_valid, nlist = owner._n_valid, owner._faiss.nlist
     expected = [
         set(row[(row >= 0) & (row != me)][:_CALIBRATION_K]) for row, me in zip(truth, probe_at)
     ]
+
+    def meets_target(budget: int, count: int | None = None) -> bool:
+        found, _ = search(owner, probes[:count], _CALIBRATION_K + 1, 0, n_valid, budget)
+        wanted = expected[:count] if count is not None else expected
+        hits = sum(len(e.intersection(row)) for e, row in zip(wanted, found))
+        return hits >= _TARGET_RECALL * sum(len(e) for e in wanted)
+
     budgets = sorted({min(n_valid, math.ceil(s * n_valid / nlist)) for s in _BUDGET_STEPS})
+    lo = 0
+    if max_scan is not None:
+        budgets = [budget for budget in budgets if budget <= max_scan * n_valid]
+        if not budgets:
+            return n_valid
+        # The middle budget first (cheap); only if it misses, the cap on a fifth of the probes.
+        middle = (len(budgets) - 1) // 2
+        if not meets_target(budgets[middle]):
+            if not meets_target(budgets[-1], max(1, len(probes) // 5)):
+                return n_valid
+            lo = middle + 1
     budgets.append(n_valid)  # scanning every row is exact
-    lo, hi = 0, len(budgets) - 1
+    hi = len(budgets) - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        found, _ = search(owner, probes, _CALIBRATION_K + 1, 0, n_valid, budgets[mid])
-        hits = sum(len(e.intersection(row)) for e, row in zip(expected, found))
-        if hits >= _TARGET_RECALL * sum(len(e) for e in expected):
+        if meets_target(budgets[mid]):
             hi = mid
         else:
             lo = mid + 1

@@ -43,6 +43,10 @@ __all__ = ["AUTO_EXACT_MAX_ROWS", "KINDS", "SearchResult", "SoundIndex", "conten
 #: 4 ms at 1M at recall@10 ~0.975, after a 2.5 s (100k) or ~25 s (1M) build. Up to 50k exact
 #: stays interactive with perfect recall and nothing to build; past it IVF wins.
 AUTO_EXACT_MAX_ROWS = 50_000
+#: ``kind="auto"`` keeps an IVF index only if its calibrated scan stays under this share of the
+#: rows; past it a flat scan is as fast (IVF pays per list) and exact. Vectors whose neighbours
+#: spread over most lists (e.g. near-isotropic centred spaces) end up exact.
+AUTO_IVF_MAX_SCAN = 0.25
 
 #: The values ``kind`` accepts.
 KINDS = ("auto", "exact", "ivf")
@@ -106,7 +110,8 @@ class SoundIndex:
     """k-nearest-neighbour search by cosine similarity, with an inclusive duration filter.
 
     ``kind`` is ``"exact"`` (numpy), ``"ivf"`` (faiss IVF over float16 codes, recall calibrated
-    at build time) or ``"auto"``: exact up to :data:`AUTO_EXACT_MAX_ROWS` rows with nonzero norm,
+    at build time) or ``"auto"``: exact up to :data:`AUTO_EXACT_MAX_ROWS` rows with nonzero norm
+    (or when IVF would scan more than :data:`AUTO_IVF_MAX_SCAN` of them),
     else ivf.
     ``key`` is :func:`content_key` of the arrays it was built from; :meth:`save` stores it.
     A caller that already computed it (a library does, once) passes it in to save a hash of
@@ -136,6 +141,7 @@ class SoundIndex:
         self._order = valid[np.argsort(durations_s[valid], kind="stable")]
         self._durations = np.ascontiguousarray(durations_s[self._order])
         self._n_rows, self._dimension = vectors.shape
+        requested = kind
         if kind == "auto":
             kind = "exact" if len(valid) <= AUTO_EXACT_MAX_ROWS else "ivf"
         self._kind = kind
@@ -144,10 +150,15 @@ class SoundIndex:
         self._list_keys = np.empty(0, np.int64)
         self._scan_budget = 0
         self._positions_cache: np.ndarray | None = None
-        if kind == "exact":
+        if kind == "ivf":
+            cap = AUTO_IVF_MAX_SCAN if requested == "auto" else None
+            self._build_ivf(vectors, norms, cap)
+            if cap is not None and self._scan_budget > cap * self._n_valid:
+                # Neighbours spread over most lists: a flat scan is faster than IVF there.
+                self._kind, self._faiss, self._scan_budget = "exact", None, 0
+                self._list_keys = np.empty(0, np.int64)
+        if self._kind == "exact":
             self._vectors = normalised(vectors, norms, self._order)
-        else:
-            self._build_ivf(vectors, norms)
 
     @property
     def kind(self) -> str:
@@ -373,10 +384,10 @@ class SoundIndex:
 
         return _ivf.search(self, queries, k, start, stop, budget)
 
-    def _build_ivf(self, vectors: np.ndarray, norms: np.ndarray) -> None:
+    def _build_ivf(self, vectors: np.ndarray, norms: np.ndarray, cap: float | None) -> None:
         from . import _ivf
 
-        _ivf.build(self, vectors, norms)
+        _ivf.build(self, vectors, norms, max_scan=cap)
 
     def _range(self, duration: DurationRange) -> tuple[int, int]:
         lo, hi = check_duration(duration)

@@ -273,6 +273,21 @@ def test_auto_picks_by_library_size(library, monkeypatch):
     assert SoundIndex(embeddings, durations).kind == "ivf"
 
 
+def test_auto_prefers_an_exact_scan_when_ivf_would_scan_most_rows(monkeypatch):
+    monkeypatch.setattr(index_module, "AUTO_EXACT_MAX_ROWS", 100)
+    durations = np.random.default_rng(5).uniform(0.1, 10, 4000)
+    structured = SoundIndex(clustered(4000, seed=5), durations)
+    assert structured.kind == "ivf"
+    # isotropic noise in 24 dims: true neighbours sit in most lists, IVF would scan them all
+    noise = np.random.default_rng(6).standard_normal((4000, DIMENSION)).astype(np.float32)
+    spread = SoundIndex(noise, durations)
+    assert spread.kind == "exact"
+    queries = np.random.default_rng(7).standard_normal((5, DIMENSION))
+    ids, _ = brute_force(noise, durations, queries, 10)
+    np.testing.assert_array_equal(spread.search(queries, k=10).indices, ids)
+    assert SoundIndex(noise, durations, kind="ivf").kind == "ivf"  # asked for, kept
+
+
 def test_importing_the_module_does_not_import_faiss():
     code = "import sys, soundslike_nb.index; print('faiss' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
