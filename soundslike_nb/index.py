@@ -10,9 +10,7 @@ search, when the range is small) instead of losing recall. Zero-norm rows never 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,9 +51,6 @@ KINDS = ("auto", "exact", "ivf")
 
 DurationRange = tuple[float | None, float | None] | None
 
-_FORMAT = 1
-_MAGIC = b"SLNBIDX1"
-_SAVED_ARRAYS = ("_order", "_durations", "_list_keys")
 _BLOCK_FLOATS = 1 << 24  # similarities exact search holds at once (64 MiB)
 _QUERY_CHUNK = 1024
 _HASH_BLOCK_BYTES = 1 << 26
@@ -247,32 +242,12 @@ class SoundIndex:
         """
         path = Path(path)
         try:
+            from ._index_file import write
+
             with atomic_path(path, suffix=".index") as tmp:
-                self._write(tmp)
+                write(self, tmp)
         except OSError as exc:
             raise LibraryError(f"{str(path)!r}: cannot write index ({exc})") from exc
-
-    def _write(self, tmp: str) -> None:
-        if self._kind == "ivf":
-            import faiss
-
-            faiss.write_index(self._faiss, tmp)
-        else:
-            with open(tmp, "wb") as file:
-                file.write(_raw_bytes(self._vectors))
-        with open(tmp, "ab") as file:
-            header: dict[str, Any] = {
-                "format": _FORMAT, "key": self.key, "kind": self._kind, "rows": self._n_rows,
-                "dimension": self._dimension, "valid": self._n_valid,
-                "scan_budget": self._scan_budget, "arrays": {},
-            }  # fmt: skip
-            for name in _SAVED_ARRAYS:
-                array = np.ascontiguousarray(getattr(self, name))
-                header["arrays"][name] = [file.tell(), array.dtype.str, len(array)]
-                file.write(_raw_bytes(array))
-            header_offset = file.tell()
-            file.write(json.dumps(header).encode())
-            file.write(struct.pack("<Q8s", header_offset, _MAGIC))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, key: str, mmap: bool = True) -> SoundIndex | None:
@@ -286,42 +261,9 @@ class SoundIndex:
         Example:
             >>> SoundIndex.load("lib.index", key=content_key(vectors, durations))  # doctest: +SKIP
         """
-        path = Path(path)
-        if not path.is_file():
-            return None
-        try:
-            with open(path, "rb") as file:
-                size = file.seek(0, os.SEEK_END)
-                file.seek(max(0, size - 16))
-                header_offset, magic = struct.unpack("<Q8s", file.read(16).rjust(16, b"\0"))
-                if magic != _MAGIC or header_offset > size - 16:
-                    raise ValueError("not a soundslike_nb index file")
-                file.seek(header_offset)
-                header = json.loads(file.read(size - 16 - header_offset))
-            if header["format"] != _FORMAT or header["key"] != key:
-                return None
-            if header["kind"] not in ("exact", "ivf"):
-                raise ValueError(f"unknown kind {header['kind']!r}")
-            index = cls.__new__(cls)
-            for name in _SAVED_ARRAYS:
-                offset, dtype, count = header["arrays"][name]
-                setattr(index, name, np.fromfile(path, dtype=dtype, count=count, offset=offset))
-            index.key, index._kind = header["key"], header["kind"]
-            index._n_rows, index._dimension = header["rows"], header["dimension"]
-            index._scan_budget, index._positions_cache = header["scan_budget"], None
-            index._vectors, index._faiss = None, None
-            shape = (header["valid"], header["dimension"])
-            if index._kind == "ivf":
-                import faiss
+        from ._index_file import read
 
-                index._faiss = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
-            elif mmap and shape[0] > 0:
-                index._vectors = np.memmap(path, np.float32, mode="r", shape=shape)
-            else:
-                index._vectors = np.fromfile(path, np.float32, shape[0] * shape[1]).reshape(shape)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise LibraryError(f"{str(path)!r}: cannot read index ({exc})") from exc
-        return index
+        return read(cls, Path(path), key=key, mmap=mmap)
 
     @classmethod
     def load_or_build(
@@ -443,8 +385,3 @@ class SoundIndex:
         if bad.size:
             raise ParameterError(f"{name}: row {bad[0]} is out of range for {self._n_rows} rows")
 
-
-def _raw_bytes(array: np.ndarray):
-    """The array's bytes without a copy (an empty array, e.g. an empty library's, has none)."""
-    array = np.ascontiguousarray(array)
-    return memoryview(array).cast("B") if array.size else b""
