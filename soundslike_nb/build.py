@@ -22,7 +22,14 @@ from . import __version__
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
 from .errors import EmbedderError, LibraryError
-from .libfile import ROW_COLUMNS, LibraryTable, empty_rows, read_table, write_table
+from .libfile import (
+    ROW_COLUMNS,
+    LibraryTable,
+    concat_tables,
+    empty_rows,
+    read_table,
+    write_table,
+)
 from .library import Library, current_descriptors
 from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
 from .scan import FileEntry, display_name, scan_folders
@@ -134,7 +141,8 @@ def build_library(
         bar = _progress_bar(todo, progress)
         try:
             for batch in batches:
-                part = _Part(_rows_of(batch), batch.embeddings, batch.descriptors)
+                part = LibraryTable(_rows_of(batch), batch.embeddings,
+                                    descriptors=batch.descriptors)
                 parts.append(part)
                 batch_failures = _with_stat(batch.failures, {e.path: e for e in todo})
                 failures.update(batch_failures)
@@ -146,7 +154,7 @@ def build_library(
             if bar is not None:
                 bar.close()
 
-    merged = _Part.concat(parts, int(model_info["dimension"]))
+    merged = concat_tables(parts, empty=_empty(int(model_info["dimension"])))
     order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
     provenance = _provenance(previous, model_info, root_paths, failures)
@@ -162,29 +170,10 @@ def build_library(
     return library
 
 
-@dataclass
-class _Part:
-    """Rows of the library being built, with their embeddings and descriptors."""
-
-    rows: pd.DataFrame
-    embeddings: np.ndarray
-    descriptors: np.ndarray
-
-    @classmethod
-    def empty(cls, dimension: int) -> _Part:
-        return cls(empty_rows(), np.zeros((0, dimension), np.float32),
-                   np.zeros((0, len(FEATURE_NAMES)), np.float32))
-
-    @classmethod
-    def concat(cls, parts: Sequence[_Part], dimension: int) -> _Part:
-        parts = [part for part in parts if len(part.rows)] or [cls.empty(dimension)]
-        return cls(pd.concat([part.rows for part in parts], ignore_index=True),
-                   np.concatenate([part.embeddings for part in parts]).astype(np.float32),
-                   np.concatenate([part.descriptors for part in parts]).astype(np.float32))
-
-    def subset(self, keep: np.ndarray) -> _Part:
-        return _Part(self.rows[keep].reset_index(drop=True), self.embeddings[keep],
-                     self.descriptors[keep])
+def _empty(dimension: int) -> LibraryTable:
+    """No rows, with vectors of the library's widths."""
+    return LibraryTable(empty_rows(), np.zeros((0, dimension), np.float32),
+                        descriptors=np.zeros((0, len(FEATURE_NAMES)), np.float32))
 
 
 def _read_previous(target: str | None) -> LibraryTable | None:
@@ -213,13 +202,13 @@ def _source_of(model_info: dict) -> str:
 
 
 def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],
-                report: BuildReport) -> tuple[_Part, dict[str, dict], list[FileEntry]]:
+                report: BuildReport) -> tuple[LibraryTable, dict[str, dict], list[FileEntry]]:
     """Rows and failures of the previous library that stay: unchanged files, and files outside
     the folders scanned now that still exist. A library without current descriptors (written by
     an older version) keeps no rows: its sounds are analysed again, once, those outside the
     folders scanned now included (the list returned)."""
     if previous is None:
-        return _Part.empty(0), {}, []
+        return _empty(0), {}, []
     found = {entry.path: entry for entry in files}
     rows = previous.rows
     descriptors = current_descriptors(previous)
@@ -246,7 +235,8 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
     failures = {path: record for path, record in previous.provenance.get("failures", {}).items()
                 if path in found and found[path].size == record.get("size")
                 and found[path].mtime == record.get("mtime")}
-    return _Part(rows, previous.embeddings, descriptors).subset(keep), failures, outside
+    current = LibraryTable(rows, previous.embeddings, descriptors=descriptors)
+    return current.subset(keep), failures, outside
 
 
 def _under(path: str, roots: list[str]) -> bool:
@@ -319,15 +309,15 @@ class _Checkpoint:
                                     f".{os.path.basename(target)}.partial"))
         self.model_info = model_info
         self.dimension = int(model_info.get("dimension", 0))
-        self.parts: list[_Part] = []
+        self.parts: list[LibraryTable] = []
         self.failures: dict[str, dict] = {}
         self.last_write = time.monotonic()
         self.count = 0
 
-    def load(self, files: list[FileEntry]) -> tuple[_Part, dict[str, dict]]:
+    def load(self, files: list[FileEntry]) -> tuple[LibraryTable, dict[str, dict]]:
         """Rows of an interrupted earlier build whose files are still unchanged."""
         if self.folder is None or not os.path.isdir(self.folder):
-            return _Part.empty(self.dimension), {}
+            return _empty(self.dimension), {}
         found = {entry.path: entry for entry in files}
         parts, failures = [], {}
         for name in sorted(os.listdir(self.folder)):
@@ -344,17 +334,17 @@ class _Checkpoint:
             keep = np.array([p in found and found[p].size == s and found[p].mtime == m
                              for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
                             dtype=bool)
-            parts.append(_Part(rows, table.embeddings, descriptors).subset(keep))
+            parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors).subset(keep))
             failures.update({path: record for path, record in
                              table.provenance.get("failures", {}).items()
                              if path in found and found[path].size == record.get("size")
                              and found[path].mtime == record.get("mtime")})
         self.count = len(parts)
-        merged = _Part.concat(parts, self.dimension)
+        merged = concat_tables(parts, empty=_empty(self.dimension))
         unique = ~merged.rows["path"].duplicated().to_numpy()
         return merged.subset(unique), failures
 
-    def add(self, part: _Part, failures: dict[str, dict]) -> None:
+    def add(self, part: LibraryTable, failures: dict[str, dict]) -> None:
         """Keep a finished batch; write the kept batches out every few seconds."""
         if self.folder is None:
             return
@@ -367,7 +357,7 @@ class _Checkpoint:
         if self.folder is None or not (self.parts or self.failures):
             return
         os.makedirs(self.folder, exist_ok=True)
-        merged = _Part.concat(self.parts, self.dimension)
+        merged = concat_tables(self.parts, empty=_empty(self.dimension))
         table = LibraryTable(
             rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
             provenance={"embedder": self.model_info, "descriptors": _DESCRIPTOR_PROVENANCE,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 from ._atomic import atomic_path
 from .errors import LibraryError
 
-__all__ = ["FORMAT_VERSION", "LibraryTable", "read_table", "write_table"]
+__all__ = ["FORMAT_VERSION", "LibraryTable", "concat_tables", "read_table", "write_table"]
 
 #: Bumped when the columns or the metadata change in a way older readers cannot follow.
 FORMAT_VERSION = 1
@@ -57,6 +58,27 @@ class LibraryTable:
                 self.descriptors.ndim != 2 or len(self.descriptors) != len(self.rows)):
             raise LibraryError(f"{len(self.rows)} rows but descriptors of shape "
                                f"{self.descriptors.shape}: they must match")
+
+    def subset(self, keep: np.ndarray) -> LibraryTable:
+        """The rows ``keep`` selects (a boolean mask or positions), with their vectors."""
+        keep = np.asarray(keep)
+        return LibraryTable(self.rows.iloc[keep].reset_index(drop=True), self.embeddings[keep],
+                            self.provenance,
+                            None if self.descriptors is None else self.descriptors[keep])
+
+
+def concat_tables(tables: Sequence[LibraryTable], *, empty: LibraryTable) -> LibraryTable:
+    """The rows of ``tables`` one after another, with their vectors (``empty`` when none has
+    rows); the provenance is left empty: a caller writes its own."""
+    tables = [table for table in tables if len(table.rows)]
+    if not tables:
+        return empty
+    descriptors = [table.descriptors for table in tables]
+    return LibraryTable(
+        pd.concat([table.rows for table in tables], ignore_index=True),
+        np.concatenate([table.embeddings for table in tables]).astype(np.float32, copy=False),
+        descriptors=(None if any(part is None for part in descriptors) else
+                     np.concatenate(descriptors).astype(np.float32, copy=False)))
 
 
 def empty_rows() -> pd.DataFrame:
