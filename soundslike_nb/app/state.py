@@ -129,8 +129,8 @@ class AppState:
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Change some aspect weights and re-rank at once (nothing is analysed again).
 
-        Weights the library cannot use (all zero, or descriptors in a library without them)
-        set :attr:`error` and keep the previous weights.
+        Invalid weights (all zero, negative, an unknown aspect) set :attr:`error` and keep the
+        previous ones. A library without descriptors ranks by the CNN whatever the weights.
         """
         from ..space import check_weights
 
@@ -234,8 +234,8 @@ class AppState:
             self._changed(*cause, "error")
             return
         started = time.perf_counter()
-        weights = self._weights if self.has_aspects else {"cnn": 1.0, "timbre": 0.0,
-                                                          "spectrum": 0.0, "envelope": 0.0}
+        weights = (self._weights if self.has_aspects else
+                   {aspect: float(aspect == "cnn") for aspect in ASPECTS})
         try:
             found = self.library.search_features(self.query.features, k=self._k,
                                                  duration=self._duration, weights=weights,
