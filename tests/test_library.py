@@ -100,6 +100,15 @@ def test_rescan_embeds_only_what_changed(tmp_path, demo_dir, aisfx):
     assert new_row["name"] == "new boom"
     changed_row = third.rows[third.rows["path"].str.endswith("coin1.wav")].iloc[0]
     assert changed_row["duration"] == pytest.approx(len(data) // 2 / rate)
+    _same_rows_as_a_fresh_build(third, folder, aisfx)
+
+
+def _same_rows_as_a_fresh_build(lib, folder, aisfx) -> None:
+    """Every row's embedding and descriptors are those of its own file, however it got there."""
+    fresh = sl.build_library(folder, embedder=aisfx, progress=False)
+    assert list(lib.rows["path"]) == list(fresh.rows["path"])
+    np.testing.assert_allclose(lib.embeddings, fresh.embeddings, atol=1e-5)
+    np.testing.assert_allclose(lib.descriptors, fresh.descriptors, rtol=1e-5, atol=1e-5)
 
 
 def _bad_and_good_folder(folder, write_sound) -> dict[str, float]:
@@ -198,6 +207,7 @@ def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisf
     assert counting.embedded == total - finished_before_kill - 1  # nothing finished is redone
     assert lib.report.resumed == finished_before_kill
     assert not (tmp_path / ".lib.parquet.partial").exists()
+    _same_rows_as_a_fresh_build(lib, folder, aisfx)
 
 
 def test_a_library_refuses_another_model(demo_library_file):
