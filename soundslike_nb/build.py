@@ -8,6 +8,7 @@ intact until the new one replaces it in one rename.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -150,6 +151,9 @@ def build_library(
                 report.embedded += len(part.rows)
                 report.audio_seconds += batch.audio_seconds
                 _advance(bar, len(part.rows) + len(batch.failures), report, started)
+        except BaseException:
+            checkpoint.flush_after_failure()  # what finished is kept for the next run
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -368,6 +372,12 @@ class _Checkpoint:
         self.count += 1
         self.parts, self.failures = [], {}
         self.last_write = time.monotonic()
+
+    def flush_after_failure(self) -> None:
+        """Save what is kept when the build stops on an error or a Ctrl-C, without letting a
+        second failure (a full disk) hide the first."""
+        with contextlib.suppress(OSError, LibraryError):
+            self.flush()
 
     def discard(self) -> None:
         if self.folder is not None and os.path.isdir(self.folder):

@@ -106,7 +106,9 @@ def embed_on_cluster(
         >>> for batch in embed_on_cluster(client, entries, "aisfx"):  # doctest: +SKIP
         ...     print(len(batch.decoded))
     """
-    from distributed import as_completed
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker, as_completed
 
     if isinstance(embedder, (str, os.PathLike)):
         model: Any = (os.fspath(embedder), token, device)
@@ -120,7 +122,13 @@ def embed_on_cluster(
     ]
     try:
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                yield future.result()
+            except (CancelledError, KilledWorker) as exc:
+                raise SoundslikeError(
+                    f"the Dask cluster lost a chunk of files and could not redo it ({exc}); the "
+                    "chunks finished so far are checkpointed: run the same build again to go on"
+                ) from None
     finally:
         for future in futures:
             future.cancel()

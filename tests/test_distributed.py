@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import soundslike_nb as sl
-from soundslike_nb import distributed
+from soundslike_nb import SoundslikeError, distributed
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +29,13 @@ class DiesOnce:
         return self.model.provenance
 
     def embed(self, waveforms):
-        if not os.path.exists(self.marker):
-            with open(self.marker, "w") as flag:
-                flag.write(str(os.getpid()))
-            os._exit(1)  # the worker process dies mid-chunk, as on a lost machine
-        return self.model.embed(waveforms)
+        try:  # O_EXCL: of two workers starting at once, exactly one dies
+            flag = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return self.model.embed(waveforms)
+        os.write(flag, str(os.getpid()).encode())
+        os.close(flag)
+        os._exit(1)  # the worker process dies mid-chunk, as on a lost machine
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +85,21 @@ def test_connect_refuses_a_bad_scheduler_and_worker_count():
         distributed.connect(workers=0)
     with pytest.raises(sl.SoundslikeError, match="scheduler"):
         distributed.connect(scheduler="tcp://127.0.0.1:9", timeout=2)
+
+
+class AlwaysDies(DiesOnce):
+    """Kills every worker that runs it: the cluster cannot finish the build."""
+
+    def embed(self, waveforms):
+        os._exit(1)
+
+
+def test_a_cluster_that_cannot_finish_says_so(tmp_path, demo_dir):
+    client = distributed.connect(workers=1)
+    try:
+        with pytest.raises(SoundslikeError, match="lost a chunk of files"):
+            sl.build_library(demo_dir, out=tmp_path / "lib.parquet", client=client,
+                             embedder=AlwaysDies(str(tmp_path / "unused")), progress=False)
+    finally:
+        client.close()
+    assert not (tmp_path / "lib.parquet").exists()

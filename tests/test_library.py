@@ -185,13 +185,15 @@ def test_a_twenty_minute_file_is_indexed_with_its_duration(tmp_path, write_sound
     assert np.isfinite(lib.embeddings).all()
 
 
-def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisfx, monkeypatch):
+@pytest.mark.parametrize("checkpoint_seconds", [0.0, 3600.0])  # each batch, or only at the kill
+def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisfx, monkeypatch,
+                                                        checkpoint_seconds):
     folder = tmp_path / "lib"
     shutil.copytree(demo_dir / "kenney", folder, ignore=shutil.ignore_patterns("[h-z]*"))
     out = tmp_path / "lib.parquet"
     old = sl.build_library(folder / "coin1.wav", out=out, embedder=aisfx, progress=False)
     before = out.read_bytes()
-    monkeypatch.setattr(build_module, "_CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(build_module, "_CHECKPOINT_SECONDS", checkpoint_seconds)
     dying = CountingEmbedder(aisfx, stop_after_calls=1)
     with pytest.raises(KeyboardInterrupt):
         sl.build_library(folder, out=out, embedder=dying, progress=False)
