@@ -273,7 +273,8 @@ class Library:
             query = space.query_row(features.embedding, features.descriptors, merged)
         # Weights other than the defaults scan every row: an approximate index is calibrated
         # for the default weighting only, and a search must not lose a true neighbour.
-        exact = space is not None and merged != check_weights(DEFAULT_WEIGHTS)
+        exact = space is not None and not np.allclose(
+            _shares(merged), _shares(DEFAULT_WEIGHTS), rtol=0, atol=1e-9)
         result = self.index.search(query, k=k, duration=duration, exact=exact,
                                    exclude=None if exclude is None else [exclude])
         return self._results(result.indices[0], features, merged)
@@ -304,8 +305,7 @@ class Library:
             query = space.transform(features.embedding[None], features.descriptors[None])[0]
             rows = space.transform(self.embeddings[positions], self.descriptors[positions])
             cosines = space.aspect_cosines(query, rows).astype(np.float64)
-            shares = np.array([weights[aspect] for aspect in ASPECTS])
-            score = cosines @ (shares / shares.sum())
+            score = cosines @ _shares(weights)
         order = np.argsort(-score, kind="stable")  # the index ranks by float16 codes
         table = self.rows.iloc[positions[order]][["name", "path", "duration"]]
         table = table.reset_index(drop=True)
@@ -314,6 +314,12 @@ class Library:
         for column, aspect in enumerate(ASPECTS):
             table[aspect] = cosines[order, column]
         return table[RESULT_COLUMNS]
+
+
+def _shares(weights: Mapping[str, float]) -> np.ndarray:
+    """Each aspect's share of the total weight (what the ranking depends on)."""
+    values = np.array([float(weights[aspect]) for aspect in ASPECTS])
+    return values / values.sum()
 
 
 def _describe(model: dict[str, Any]) -> str:

@@ -231,3 +231,21 @@ def test_empty_and_one_sound_libraries_search(tmp_path, demo_dir, aisfx):
                            progress=False)
     hits = one.search(query, k=5, weights={"envelope": 1})
     assert list(hits["name"]) == ["coin 1"] and -1 <= hits["similarity"][0] <= 1
+
+
+def test_only_a_new_weighting_scans_every_row(demo_copy, monkeypatch):
+    lib = sl.load_library(demo_copy)
+    index_type, calls = type(lib.index), []
+    original = index_type.search
+
+    def recording(self, *args, **kwargs):
+        calls.append(kwargs["exact"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(index_type, "search", recording)
+    doubled = {aspect: 2 * weight for aspect, weight in DEFAULT_WEIGHTS.items()}
+    default = lib.similar_to(0, k=5)
+    same_shares = lib.similar_to(0, k=5, weights=doubled)
+    lib.similar_to(0, k=5, weights={"envelope": 1})
+    assert calls == [False, False, True]
+    pd.testing.assert_frame_equal(default, same_shares)
