@@ -22,7 +22,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..audio import load
+from ..audio import AUDIO_EXTENSIONS, load
 from ..errors import AudioError
 from .uploads import MAX_UPLOAD_BYTES
 
@@ -37,7 +37,12 @@ PREVIEW_SECONDS = 60.0
 _BROWSER_FORMATS = {".wav": "wav", ".wave": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".flac": "flac"}
 _CHUNK_BYTES = 4 * 2**20
-_ACCEPT = ".wav,.wave,.bwf,.flac,.ogg,.oga,.opus,.mp3,.aif,.aiff,.aifc,audio/*"
+_ACCEPT = ",".join([*sorted(AUDIO_EXTENSIONS), "audio/*"])
+_PREVIEW_RATE = 44100
+# libsndfile's Vorbis writer puts about 4 bytes a frame on the stack for each write call, so one
+# 48 s write overflows an 8 MiB stack and kills the kernel (python-soundfile #396, #426,
+# libsndfile #1095). 2**14 frames (64 KiB) fit even a 128 KiB thread stack (musl's default).
+_VORBIS_BLOCK_FRAMES = 2**14
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,12 @@ def _preview(source, *, name: str, reason: str) -> PlayerSource:
     """The first minute, mono, as Ogg Vorbis (about 10 kB a second)."""
     import soundfile as sf
 
-    waveform, info = load(source, sample_rate=44100, max_duration=PREVIEW_SECONDS, name=name)
+    waveform, info = load(source, sample_rate=_PREVIEW_RATE, max_duration=PREVIEW_SECONDS,
+                          name=name)
     out = io.BytesIO()
-    sf.write(out, waveform, 44100, format="OGG", subtype="VORBIS")
+    with sf.SoundFile(out, "w", _PREVIEW_RATE, 1, format="OGG", subtype="VORBIS") as encoder:
+        for start in range(0, len(waveform), _VORBIS_BLOCK_FRAMES):
+            encoder.write(waveform[start:start + _VORBIS_BLOCK_FRAMES])
     cut = info.duration > PREVIEW_SECONDS
     note = f"{reason}: preview of the first {PREVIEW_SECONDS:.0f} s" if cut else reason
     return PlayerSource(out.getvalue(), "ogg", note)
@@ -185,6 +193,9 @@ class SoundUpload(anywidget.AnyWidget):
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-upload";
       button.textContent = model.get("description");
+      const enable = () => { button.disabled = model.get("disabled"); };
+      enable();
+      model.on("change:disabled", enable);
       button.addEventListener("click", () => input.click());
       input.addEventListener("change", async () => {
         const file = input.files[0];
@@ -207,7 +218,7 @@ class SoundUpload(anywidget.AnyWidget):
           }
           model.send({ event: "done", ...about });
         } finally {
-          button.disabled = false;
+          enable();
           button.textContent = model.get("description");
         }
       });
@@ -216,6 +227,8 @@ class SoundUpload(anywidget.AnyWidget):
     export default { render };
     """
     description = traitlets.Unicode("Upload a sound…").tag(sync=True)
+    #: A disabled button takes no file (e.g. while the model that would analyse it is missing).
+    disabled = traitlets.Bool(False).tag(sync=True)
     accept = traitlets.Unicode(_ACCEPT).tag(sync=True)
     max_bytes = traitlets.Int(MAX_UPLOAD_BYTES).tag(sync=True)
     chunk_bytes = traitlets.Int(_CHUNK_BYTES).tag(sync=True)
@@ -237,6 +250,8 @@ class SoundUpload(anywidget.AnyWidget):
 
     def receive(self, name: str, content: bytes) -> None:
         """Hand a file to the upload callbacks as if it had been uploaded (tests, scripts)."""
+        if self.disabled:
+            return
         if len(content) > self.max_bytes:
             for reject in self._reject_callbacks:
                 reject(name, len(content))
