@@ -52,7 +52,6 @@ How to run (system Python 3.11; any recent torch works)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import struct
@@ -68,6 +67,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+
+# Run from a checkout, often in a venv without soundslike_nb: take the checkout's (stdlib only).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from soundslike_nb._hashing import sha256_file
 
 AISFX_VERSION = "0.1.2"
 WHEEL_NAME = f"aisfx-{AISFX_VERSION}-py2.py3-none-any.whl"
@@ -94,14 +97,6 @@ PAPER = (
 AUTHORS = "Alison Bernice Ma, Alexander Lerch"
 COPYRIGHT = "Copyright (c) 2022 A.B. Ma and A. Lerch"
 SOURCE_URL = "https://github.com/alisonbma/aisfx"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:

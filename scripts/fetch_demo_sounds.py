@@ -38,13 +38,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+# Run from a checkout, often in a venv without soundslike_nb: take the checkout's (stdlib only).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from soundslike_nb._hashing import sha256_file
 
 ARCADE_VERSION = "3.3.3"
 WHEEL_NAME = f"arcade-{ARCADE_VERSION}-py3-none-any.whl"
@@ -92,15 +95,6 @@ SELECTED: tuple[str, ...] = (
 )
 
 
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_wheel(workdir: Path) -> Path:
     """Download the pinned arcade wheel (no dependencies) into ``workdir`` with pip."""
     cmd = [
@@ -117,7 +111,7 @@ def download_wheel(workdir: Path) -> Path:
 
 def check_wheel(wheel: Path) -> None:
     """Stop unless ``wheel`` has the pinned SHA-256."""
-    actual = sha256_of(wheel)
+    actual = sha256_file(wheel)
     if actual != WHEEL_SHA256:
         raise SystemExit(
             f"SHA-256 mismatch for {wheel}:\n  expected {WHEEL_SHA256}\n  got      {actual}"

@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import platform
 import sys
 import tempfile
@@ -81,6 +80,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# Run from a checkout, often in a venv without soundslike_nb: take the checkout's (stdlib only).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from soundslike_nb._hashing import sha256_file
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a"})
 CHECKPOINT_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
@@ -97,14 +100,6 @@ USE_CUDA = False
 
 # (spectrogram (frames, 96), block embeddings (blocks, 512), short_fallback)
 Embedder = Callable[[Path], tuple[np.ndarray, np.ndarray, bool]]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def wait_for(folder: Path, marker: str, timeout_s: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from pyannote.audio import Inference
 
 from soundslike_nb.embedders import Embedder, get_embedder
 from soundslike_nb.embedders import _hub as hub
+from soundslike_nb.embedders import _pyannote_checkpoint as safe_loading
 from soundslike_nb.embedders import pyannote as backend
 from soundslike_nb.errors import AudioError, EmbedderError
 
@@ -243,6 +245,163 @@ def test_segmentation_model_is_not_an_embedding_model(checkpoints):
         get_embedder(checkpoints["segmentation"])
 
 
+# --- loading without unpickling code ---------------------------------------------------------
+
+
+class RunsCodeWhenUnpickled:
+    """Unpickling this makes a directory: what a hostile checkpoint could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+class TrainingNote:
+    """A harmless object of a class no allowlist knows, as a user's own training code saves."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def checkpoint_with(source: Path, target: Path, *, legacy_format: bool = False, **entries
+                    ) -> Path:
+    """A copy of the checkpoint at ``source`` with ``entries`` added or replaced; in torch's
+    legacy format (a bare pickle, not a zip archive) if asked."""
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)  # made by the tests
+    checkpoint.update(entries)
+    torch.save(checkpoint, target, _use_new_zipfile_serialization=not legacy_format)
+    return target
+
+
+@pytest.fixture
+def torch_loads(monkeypatch) -> list[dict]:
+    """Record the keyword arguments of every ``torch.load`` call."""
+    calls: list[dict] = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    return calls
+
+
+def test_local_checkpoint_is_loaded_weights_only(checkpoints, torch_loads, tmp_path):
+    shutil.copyfile(checkpoints["xvector"], tmp_path / "pytorch_model.bin")
+    get_embedder(checkpoints["xvector"], device="cpu")
+    get_embedder(tmp_path, device="cpu")  # a directory holding pytorch_model.bin
+    assert len(torch_loads) >= 4
+    assert all(call.get("weights_only") is True for call in torch_loads), torch_loads
+
+
+def test_hub_checkpoint_is_loaded_weights_only(monkeypatch, checkpoints, torch_loads, tmp_path):
+    cached = snapshot_of(checkpoints["xvector"], tmp_path)
+    fake_download(monkeypatch, lambda **kwargs: cached)
+    assert get_embedder("someone/model", device="cpu").dimension == 512
+    assert torch_loads and all(call.get("weights_only") is True for call in torch_loads)
+
+
+@pytest.mark.parametrize("source", ["local", "local, legacy format", "hub"])
+def test_checkpoint_that_would_run_code_is_refused(monkeypatch, checkpoints, tmp_path, source):
+    marker = tmp_path / "code-ran"
+    hostile = checkpoint_with(checkpoints["xvector"], tmp_path / "hostile.ckpt",
+                              legacy_format=source.endswith("legacy format"),
+                              extra=RunsCodeWhenUnpickled(marker))
+    if source == "hub":
+        cached = snapshot_of(hostile, tmp_path / "cache")
+        fake_download(monkeypatch, lambda **kwargs: cached)
+    with pytest.raises(EmbedderError, match=r"refused: .*posix\.mkdir.*can run code") as raised:
+        get_embedder("someone/model" if source == "hub" else hostile, device="cpu")
+    assert "convert_checkpoint" in str(raised.value)
+    assert not marker.exists()
+    torch.load(hostile, weights_only=False)  # the payload is live: a full unpickle runs it
+    assert marker.is_dir()
+
+
+def test_architecture_outside_pyannote_is_not_imported(monkeypatch, checkpoints, tmp_path):
+    marker = tmp_path / "imported"
+    (tmp_path / "soundslike_test_payload.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    section = torch.load(checkpoints["xvector"], weights_only=False)["pyannote.audio"]
+    section["architecture"] = {"module": "soundslike_test_payload", "class": "XVectorSincNet"}
+    path = checkpoint_with(checkpoints["xvector"], tmp_path / "elsewhere.ckpt",
+                           **{"pyannote.audio": section})
+    with pytest.raises(EmbedderError, match=r"outside pyannote.audio: import soundslike_test_pay"):
+        get_embedder(path)
+    assert not marker.exists() and "soundslike_test_payload" not in sys.modules
+
+
+def test_legacy_lightning_callbacks_load_without_their_classes(checkpoints, tmp_path):
+    """Old Lightning pickled callback classes as keys, and pyannote 2-3 saved torch's version."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    section = torch.load(checkpoints["xvector"], weights_only=False)["pyannote.audio"]
+    section["versions"]["torch"] = torch.__version__  # a TorchVersion, not a str
+    path = checkpoint_with(
+        checkpoints["xvector"], tmp_path / "legacy.ckpt", **{"pyannote.audio": section},
+        callbacks={EarlyStopping: {"wait_count": 3}, ModelCheckpoint: {"best_model_path": "x"}},
+    )
+    pickled = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    assert {"torch.torch_version.TorchVersion", *safe_loading._LEGACY_CALLBACKS} <= pickled
+    clip = noise(SR, 3)
+    loaded = get_embedder(path, device="cpu").embed([clip])
+    plain = get_embedder(checkpoints["xvector"], device="cpu").embed([clip])
+    np.testing.assert_array_equal(loaded, plain)
+
+
+def test_loading_leaves_torchs_allowlist_as_it_was(checkpoints):
+    from pyannote.audio.core.task import Specifications
+
+    before = set(torch.serialization.get_safe_globals())
+    get_embedder(checkpoints["xvector"], device="cpu")
+    # a set: torch rebuilds its own on removal, so the list's order may change
+    assert set(torch.serialization.get_safe_globals()) == before
+    with torch.serialization.safe_globals([Specifications]):  # allowed by the user: kept
+        get_embedder(checkpoints["xvector"], device="cpu")
+        assert Specifications in torch.serialization.get_safe_globals()
+
+
+@pytest.mark.parametrize("make", [make_xvector_checkpoint, make_wespeaker_checkpoint])
+def test_embeddings_equal_those_of_pyannotes_own_loading(tmp_path, make):
+    """The weights_only path builds the same model as Model.from_pretrained's full unpickle."""
+    path = make(tmp_path / "model.ckpt")
+    safe = get_embedder(path, device="cpu")
+    unpickled = pyannote.audio.Model.from_pretrained(path, map_location=torch.device("cpu"))
+    assert type(safe.model) is type(unpickled)
+    assert safe.model.specifications == unpickled.specifications
+    previous = backend.PyannoteEmbedder(unpickled, id="from_pretrained", weights_sha256="0" * 64,
+                                        device="cpu")
+    for name, tensor in unpickled.state_dict().items():
+        torch.testing.assert_close(safe.model.state_dict()[name], tensor, rtol=0, atol=0)
+    clips = [noise(3 * SR, 11), noise(700, 12), noise(12 * SR, 13)]
+    for new, old in zip(safe.embed(clips), previous.embed(clips)):
+        assert cosine(new, old) >= 0.9999
+
+
+def test_convert_checkpoint_makes_a_refused_file_loadable(
+    caplog, checkpoints, embedder, tmp_path
+):
+    trained = checkpoint_with(checkpoints["xvector"], tmp_path / "epoch=3.ckpt",
+                              note=TrainingNote("lr 1e-3"))
+    with pytest.raises(EmbedderError, match=r"refused: .*TrainingNote"):
+        get_embedder(trained)
+    with caplog.at_level(logging.WARNING, logger=safe_loading.__name__):
+        converted = backend.convert_checkpoint(trained, tmp_path / "converted.ckpt")
+    assert "unpickling" in caplog.text and "epoch=3.ckpt" in caplog.text
+    assert converted == tmp_path / "converted.ckpt"
+    loaded = get_embedder(converted, device="cpu")
+    clips = [noise(2 * SR, 21), noise(400, 22)]
+    for new, old in zip(loaded.embed(clips), embedder.embed(clips)):
+        assert cosine(new, old) >= 0.9999
+    with pytest.raises(EmbedderError, match="no such checkpoint"):
+        backend.convert_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out.ckpt")
+
+
 # --- the hub (never reached) -----------------------------------------------------------------
 
 
@@ -353,7 +512,7 @@ def test_importing_soundslike_nb_leaves_pyannote_and_its_telemetry_alone():
 def test_telemetry_is_off_unless_the_user_opted_in(
     monkeypatch, checkpoints, before, after, tracked
 ):
-    import pyannote.audio.core.model as pyannote_model
+    import pyannote.audio.telemetry as pyannote_telemetry
     from pyannote.audio.telemetry.metrics import is_metrics_enabled
 
     startup = Path("/proc/self/environ")
@@ -363,7 +522,7 @@ def test_telemetry_is_off_unless_the_user_opted_in(
         pytest.skip("cannot tell pyannote's default from a value the test process started with")
     seen: list[bool] = []
     monkeypatch.setattr(
-        pyannote_model, "track_model_init", lambda model: seen.append(is_metrics_enabled())
+        pyannote_telemetry, "track_model_init", lambda model: seen.append(is_metrics_enabled())
     )
     if before is None:
         monkeypatch.delenv("PYANNOTE_METRICS_ENABLED", raising=False)
@@ -378,10 +537,11 @@ def test_telemetry_is_off_unless_the_user_opted_in(
 
 
 @pytest.mark.slow
-def test_index_and_search_the_demo_with_a_local_checkpoint(checkpoints, demo_dir, tmp_path):
-    """As a user would: index with --embedder CKPT, search, rerun, refuse the other model."""
+def test_index_and_search_the_demo_with_a_local_checkpoint(aisfx, checkpoints, demo_dir, tmp_path):
+    """As a user would: index with --embedder CKPT, name it to search, rerun, refuse the others."""
     from soundslike_nb import load_library
     from soundslike_nb.cli import main
+    from soundslike_nb.embedders import check_same_model
 
     out = tmp_path / "lib.parquet"
     checkpoint = str(checkpoints["xvector"])
@@ -393,12 +553,23 @@ def test_index_and_search_the_demo_with_a_local_checkpoint(checkpoints, demo_dir
     assert info["backend"] == "pyannote.audio" and info["sample_rate"] == 16000
     assert info["weights_sha256"] == hashlib.sha256(checkpoints["xvector"].read_bytes()
                                                     ).hexdigest()
-    query = demo_dir / "kenney" / "laser2.wav"
-    hits = lib.search(query, k=5)  # the library reloads its own model from the checkpoint
-    assert hits["path"].iloc[0] == str(query)
+    original = demo_dir / "kenney" / "laser2.wav"
+    query = tmp_path / "laser2 copy.wav"  # not a row of the library: the model must analyse it
+    shutil.copyfile(original, query)
+    with pytest.raises(EmbedderError, match="loads only when you name it") as raised:
+        lib.search(query, k=5)  # a library never loads a model other than the shipped one
+    assert f"embedder={str(checkpoints['xvector'].resolve())!r}" in str(raised.value)
+    lib = load_library(out, embedder=checkpoint)
+    hits = lib.search(query, k=5)  # the named checkpoint gives back the stored vectors
+    assert hits["path"].iloc[0] == str(original)
     assert hits["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-4)
     rerun = subprocess.run([sys.executable, "-m", "soundslike_nb", "index", str(demo_dir), "-o",
                             str(out), "--quiet"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0 and " 0 embedded" in rerun.stdout, rerun.stdout + rerun.stderr
     with pytest.raises(EmbedderError, match="aisfx-ismir2022"):
-        lib.check_embedder(get_embedder("aisfx", device="cpu"))
+        check_same_model(lib.embedder_info, aisfx.provenance)
+    with pytest.raises(EmbedderError, match="aisfx-ismir2022"):
+        load_library(out, embedder=aisfx)
+    other = make_xvector_checkpoint(tmp_path / "other.ckpt", seed=1)  # same shape, other weights
+    with pytest.raises(EmbedderError, match=r"xvector\.ckpt.*other\.ckpt"):
+        load_library(out, embedder=other)

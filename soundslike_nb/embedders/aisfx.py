@@ -20,7 +20,6 @@ checkpoint's module names. The front end is the one the model was trained with (
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .._hashing import sha256_bytes
 from ..errors import EmbedderError
 from ._torch import cpu_has_fast_bf16, resolve_device
 
@@ -159,10 +159,6 @@ def split_blocks(spectrogram: torch.Tensor) -> torch.Tensor:
     return blocks.transpose(1, 2)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 class AisfxEmbedder:
     """The shipped sound-effects CNN as an :class:`~soundslike_nb.embedders.Embedder`.
 
@@ -208,7 +204,7 @@ class AisfxEmbedder:
         from safetensors.torch import load
 
         blob = resources.files(__package__).joinpath("weights", WEIGHTS_FILE).read_bytes()
-        digest = _sha256(blob)
+        digest = sha256_bytes(blob)
         if digest != WEIGHTS_SHA256:
             raise EmbedderError(
                 f"{WEIGHTS_FILE}: SHA-256 {digest} differs from the expected {WEIGHTS_SHA256} "

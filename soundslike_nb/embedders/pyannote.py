@@ -1,10 +1,11 @@
 """pyannote.audio embedding models (x-vector, WeSpeaker ResNet...) as soundslike_nb embedders.
 
 A model comes from the Hugging Face hub (``get_embedder("pyannote/embedding", token=...)``) or
-from a local checkpoint file (``get_embedder("models/xvector.ckpt")``); either way it is loaded by
-pyannote's own ``Model.from_pretrained`` and run like ``Inference(model, window="whole")`` on
-in-memory waveforms, so no FFmpeg is needed. Only models whose specifications say
-``Problem.REPRESENTATION`` at ``Resolution.CHUNK`` (one vector per input) are accepted.
+from a local checkpoint file (``get_embedder("models/xvector.ckpt")``); either way it is built as
+pyannote's own ``Model.from_pretrained`` builds it (but without unpickling code, see below) and
+run like ``Inference(model, window="whole")`` on in-memory waveforms, so no FFmpeg is needed.
+Only models whose specifications say ``Problem.REPRESENTATION`` at ``Resolution.CHUNK`` (one
+vector per input) are accepted.
 
 How a sound becomes one vector:
 
@@ -28,9 +29,10 @@ How a sound becomes one vector:
   about 20 s of audio per pass on a CPU and 320 s on a GPU; others go one at a time through
   ``Inference``. Both give the same vectors (cosine > 0.9999).
 
-pyannote.audio 4 sends usage telemetry by default. Unless ``PYANNOTE_METRICS_ENABLED`` was set
-by the user (``1`` or ``true`` opts in), loading a model here turns it off for the process.
-Checkpoints are pickles that pyannote unpickles in full: load only files you trust.
+Checkpoints, local or from the hub, are read with ``torch.load(weights_only=True)``, and
+pyannote.audio's usage telemetry is turned off unless the user opted in: both are the job of
+``soundslike_nb.embedders._pyannote_checkpoint``, which also holds :func:`convert_checkpoint`
+(re-exported here) for a checkpoint you trust that the safe loading refuses.
 
 Example:
     >>> from soundslike_nb.embedders import get_embedder
@@ -41,9 +43,7 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,12 @@ import torch
 from ..audio import validate_waveform
 from ..errors import EmbedderError
 from ._hub import CHECKPOINT_FILE as _CHECKPOINT_FILE
-from ._hub import TRUE_WORDS as _TRUE
 from ._hub import download as _download
+from ._pyannote_checkpoint import convert_checkpoint
+from ._pyannote_checkpoint import load_model as _load_model
 from ._torch import resolve_device
 
-__all__ = ["HOP_S", "WINDOW_S", "PyannoteEmbedder"]
+__all__ = ["HOP_S", "WINDOW_S", "PyannoteEmbedder", "convert_checkpoint"]
 
 #: Sounds longer than this are embedded as the average of windows this long (seconds).
 WINDOW_S = 10.0
@@ -66,87 +67,9 @@ WINDOW_S = 10.0
 HOP_S = 5.0
 
 _CHECKPOINT_SUFFIXES = {".bin", ".ckpt", ".pt", ".pth", ".safetensors"}
-_TELEMETRY_ENV = "PYANNOTE_METRICS_ENABLED"
 # Audio per forward pass. On 2 CPU threads, XVectorSincNet gains ~25 % from batches of 4 x 5 s
 # while WeSpeakerResNet34 loses ~30 % at 8 x 10 s: about 20 s per batch suits both.
 _BATCH_SECONDS = {"cpu": 20.0, "cuda": 320.0}
-
-
-def _telemetry_opted_in() -> bool:
-    """Whether the user, not pyannote's own import, asked for telemetry."""
-    value = os.environ.get(_TELEMETRY_ENV)
-    if value is None:
-        return False
-    if "pyannote.audio.telemetry.metrics" in sys.modules and value == "true":
-        # pyannote writes "true" into the environment when imported; only a value the process
-        # started with is the user's choice.
-        try:
-            startup = Path("/proc/self/environ").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return f"{_TELEMETRY_ENV}=true".encode() in startup
-    return value.strip().lower() in _TRUE
-
-
-def _import_pyannote():
-    """Import pyannote.audio with its telemetry off unless the user opted in."""
-    if not _telemetry_opted_in():
-        os.environ[_TELEMETRY_ENV] = "false"  # read by pyannote at import and at each model load
-    try:
-        import pyannote.audio
-    except (ImportError, OSError) as exc:  # OSError: a torchaudio built for another torch
-        raise EmbedderError(
-            f"pyannote.audio cannot be imported ({exc}): install it with "
-            "'pip install pyannote.audio' next to matching torch and torchaudio versions"
-        ) from None
-    return pyannote.audio
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _looks_like_torch_file(path: Path) -> bool:
-    """torch.save writes a zip archive (PK...) or, in its legacy format, a pickle (0x80)."""
-    with open(path, "rb") as stream:
-        head = stream.read(4)
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
-
-
-def _load_model(checkpoint: Path, label: str):
-    """``Model.from_pretrained`` on a local file, with each failure said in a sentence."""
-    if checkpoint.stat().st_size == 0:
-        raise EmbedderError(f"{label!r} is not a pyannote.audio checkpoint (empty file)")
-    if not _looks_like_torch_file(checkpoint):
-        raise EmbedderError(f"{label!r} is not a pyannote.audio checkpoint (not a PyTorch file)")
-    _import_pyannote()
-    from pyannote.audio import Model
-
-    try:
-        model = Model.from_pretrained(checkpoint, map_location=torch.device("cpu"))
-    except (KeyError, TypeError) as exc:
-        raise EmbedderError(
-            f"{label!r} is a PyTorch file but not a pyannote.audio checkpoint "
-            f"(no {exc} entry where pyannote expects one)"
-        ) from None
-    except (ModuleNotFoundError, AttributeError) as exc:
-        raise EmbedderError(
-            f"{label!r} needs an architecture this pyannote.audio does not have ({exc}): "
-            "it may need another pyannote.audio version"
-        ) from None
-    except Exception as exc:  # torch.load reports corrupt files with many exception types
-        reason = str(exc).split(". ")[0].strip()
-        raise EmbedderError(
-            f"{label!r} is not a loadable pyannote.audio checkpoint "
-            f"({type(exc).__name__}: {reason})"
-        ) from None
-    if model is None:
-        raise EmbedderError(f"{label!r}: pyannote.audio returned no model")
-    return model
 
 
 def _check_is_embedding(model, label: str) -> None:
@@ -239,8 +162,7 @@ class PyannoteEmbedder:
         else:
             raise EmbedderError(f"no such checkpoint: {os.fspath(path)!r}")
         label = os.fspath(path)
-        sha256 = _sha256(checkpoint)
-        model = _load_model(checkpoint, label)
+        model, sha256 = _load_model(checkpoint, label, origin="local")
         _check_is_embedding(model, label)
         return cls(model, id=f"checkpoint:{name}@{sha256[:12]}", weights_sha256=sha256,
                    source=str(checkpoint.resolve()), device=device)
@@ -271,11 +193,13 @@ class PyannoteEmbedder:
             raise EmbedderError(f"no such checkpoint: {hub_id!r}")
         token = token or os.environ.get("HF_TOKEN") or None
         checkpoint = _download(hub_id, token=token, revision=revision, cache_dir=cache_dir)
-        model = _load_model(checkpoint, hub_id)
+        # pyannote's telemetry names pyannote's own models and calls the rest "huggingface"
+        own = hub_id.lower().startswith(("pyannote/", "pyannoteai/"))
+        origin = hub_id if own else "huggingface"
+        model, sha256 = _load_model(checkpoint, hub_id, origin=origin)
         _check_is_embedding(model, hub_id)
         commit = checkpoint.parent.name if checkpoint.parent.parent.name == "snapshots" else None
-        return cls(model, id=hub_id, weights_sha256=_sha256(checkpoint), revision=commit,
-                   device=device)
+        return cls(model, id=hub_id, weights_sha256=sha256, revision=commit, device=device)
 
     @property
     def provenance(self) -> dict[str, Any]:
