@@ -14,36 +14,41 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+from ._version import __version__
 from .errors import AudioError, EmbedderError, LibraryError, ParameterError, SoundslikeError
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "AnalysisSettings",
     "AudioError",
     "EmbedderError",
+    "IndexSettings",
     "Library",
     "LibraryError",
     "ParameterError",
     "SoundIndex",
     "SoundslikeError",
+    "__version__",
     "build_library",
     "get_embedder",
     "load_library",
 ]
 
 _LAZY = {
+    "AnalysisSettings": "analysis",
+    "IndexSettings": "search",
     "build_library": "build",
     "load_library": "library",
     "Library": "library",
-    "SoundIndex": "index",
+    "SoundIndex": "search",
     "get_embedder": "embedders",
 }
 
 if TYPE_CHECKING:
+    from .analysis import AnalysisSettings
     from .build import build_library
     from .embedders import get_embedder
-    from .index import SoundIndex
     from .library import Library, load_library
+    from .search import IndexSettings, SoundIndex
 
 
-__getattr__ = lazy_exports(__name__, globals(), _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -8,12 +8,15 @@ from typing import Any
 
 
 def lazy_exports(package: str, namespace: dict[str, Any], table: dict[str, str]
-                 ) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports ``name`` from ``package.<table[name]>`` on first
-    use and keeps it in ``namespace`` (the package's globals), so later uses are plain lookups.
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module's ``__getattr__`` and ``__dir__``: ``__getattr__`` imports ``name`` from
+    ``package.<table[name]>`` on first use and keeps it in ``namespace`` (the package's globals),
+    so later uses are plain lookups; ``__dir__`` lists the lazy names too (tab completion).
 
     Example:
-        >>> __getattr__ = lazy_exports(__name__, globals(), {"Library": "library"})
+        >>> __getattr__, __dir__ = lazy_exports(__name__, globals(), {"Library": "library"})
+        >>> "Library" in __dir__()
+        True
     """
 
     def getattr_(name: str) -> Any:
@@ -23,4 +26,7 @@ def lazy_exports(package: str, namespace: dict[str, Any], table: dict[str, str]
             return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
-    return getattr_
+    def dir_() -> list[str]:
+        return sorted({*namespace, *table})
+
+    return getattr_, dir_

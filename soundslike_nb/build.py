@@ -13,31 +13,39 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
+from .analysis import (
+    AnalysisSettings,
+    Analyzer,
+    Batch,
+    Failure,
+    load_model,
+    model_for_library,
+    refuse_unnamed,
+)
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
-from .embedders import DEFAULT_EMBEDDER, Embedder, get_embedder
-from .errors import EmbedderError, LibraryError
+from .embedders import DEFAULT_EMBEDDER, Embedder
+from .errors import LibraryError
 from .libfile import (
     ROW_COLUMNS,
     LibraryTable,
     concat_tables,
+    current_descriptors,
     empty_rows,
     read_table,
     write_table,
 )
-from .library import Library, current_descriptors
-from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
+from .library import Library
 from .scan import FileEntry, display_name, scan_folders
 
 __all__ = ["BuildReport", "build_library"]
 
-_CHECKPOINT_SECONDS = 20.0
 _DESCRIPTOR_PROVENANCE = {"version": DESCRIPTOR_VERSION, "features": list(FEATURE_NAMES)}
 
 
@@ -75,21 +83,30 @@ def build_library(
     token: str | None = None,
     device: str | None = None,
     progress: bool = True,
-    max_duration: float | None = DEFAULT_MAX_ANALYSIS_S,
+    settings: AnalysisSettings | None = None,
     client=None,
+    checkpoint_every_s: float = 20.0,
+    chunk_files: int = 64,
 ) -> Library:
-    """Scan folders for audio, embed new and changed files, and write the library file.
+    """Scan folders for audio, analyse new and changed files, and write the library file.
+
+    One build writes a library file at a time: a second one (another process, the notebook's
+    rescan) waits for the first, then starts from what it wrote. Reading is never blocked.
 
     Args:
         folders: one folder or several, scanned recursively.
         out: the ``.parquet`` file to create or update (atomically); ``None`` keeps it in memory.
-        embedder: model name, checkpoint path or :class:`Embedder`; default: the library's own
-            model when ``out`` exists, else ``"aisfx"``.
+        embedder: model name, checkpoint path or :class:`Embedder`. Default: ``"aisfx"`` for a
+            new library; an existing one keeps its own model, which loads unasked only if it is
+            the shipped one (any other must be named here).
         token: Hugging Face token for gated pyannote models (default ``$HF_TOKEN``).
         device: ``"cpu"``, ``"cuda"``...; default a GPU when there is one.
         progress: show a progress bar (tqdm; works in notebooks and terminals).
-        max_duration: embed at most this many seconds from the start of each file.
-        client: a ``dask.distributed.Client`` to embed on a cluster (see ``distributed.py``).
+        settings: how sounds are analysed (:class:`~soundslike_nb.analysis.AnalysisSettings`);
+            default: what an existing library recorded, else the defaults.
+        client: a ``dask.distributed.Client`` to analyse on a cluster (``distributed.py``).
+        checkpoint_every_s: seconds between checkpoints of finished batches.
+        chunk_files: files per Dask task.
 
     Returns:
         The :class:`Library`; ``library.report`` is a :class:`BuildReport`.
@@ -99,53 +116,99 @@ def build_library(
         >>> lib.report.summary()  # doctest: +SKIP
         '56 embedded (28 s of audio, 30x real time), 0 unchanged, ...'
     """
-    started = time.perf_counter()
     roots = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
     if not roots:
         raise LibraryError("no folder given to index")
     target = None if out is None else os.path.abspath(os.fspath(out))
+    with _writer_lock(target, progress=progress):
+        return _build(roots, target, embedder=embedder, token=token, device=device,
+                      progress=progress, settings=settings, client=client,
+                      checkpoint_every_s=checkpoint_every_s, chunk_files=chunk_files)
+
+
+@contextlib.contextmanager
+def _writer_lock(target: str | None, *, progress: bool):
+    """Hold ``.LIB.parquet.lock`` beside the library while building it (one writer at a time)."""
+    if target is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder, name = os.path.split(target)
+    if not os.path.isdir(folder):
+        raise LibraryError(f"{target!r}: folder {folder!r} does not exist")
+    lock = FileLock(os.path.join(folder, f".{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if progress:
+            print(f"{name}: another build is writing it; waiting for it to finish", flush=True)
+        lock.acquire()
+    except OSError as exc:
+        raise LibraryError(f"{target!r}: cannot lock the library for writing "
+                           f"({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _build(roots, target, *, embedder, token, device, progress, settings, client,
+           checkpoint_every_s, chunk_files) -> Library:
+    started = time.perf_counter()
     previous = _read_previous(target)
     scan = scan_folders(roots)
     root_paths = [os.path.abspath(os.fspath(root)) for root in roots]
     report = BuildReport()
+    settings = _settings_for(previous, settings, device, target)
 
-    # With a cluster the workers embed; this process only needs the model's provenance.
-    model = _resolve_embedder(embedder, previous, token=token,
-                              device="cpu" if client is not None else device)
+    # The model is loaded only when there is something to analyse, or when the user named one
+    # (then it is checked against the library's). With a cluster, the workers analyse; this
+    # process needs the model's provenance only.
+    local_device = "cpu" if client is not None else device
+    model = None
+    if previous is not None and embedder is not None:
+        model = model_for_library(previous.provenance["embedder"], embedder=embedder,
+                                  token=token, device=local_device, where=target or "")
+    elif previous is None:
+        model = load_model(embedder if embedder is not None else DEFAULT_EMBEDDER, token=token,
+                           device=local_device)
     model_info = model.provenance if model is not None else previous.provenance["embedder"]
-    if previous is not None and model is not None:
-        Library(previous, path=target).check_embedder(model)
 
     kept, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
     files = scan.files + outside
-    checkpoint = _Checkpoint(target, model_info)
+    checkpoint = _Checkpoint(target, model_info, every_s=checkpoint_every_s)
     resumed, resumed_failures = checkpoint.load(files)
     report.resumed = len(resumed.rows)
-    failures = {**old_failures, **resumed_failures, **_with_stat(scan.failures)}
+    failures = {**old_failures, **resumed_failures,
+                **_with_stat({path: Failure(reason) for path, reason in scan.failures.items()})}
     done = set(kept.rows["path"]) | set(resumed.rows["path"]) | set(failures)
     todo = [entry for entry in files if entry.path not in done]
 
     parts = [kept, resumed]
     if todo:
-        # the model as named: the library's own unless another was asked for
-        named = embedder if embedder is not None else _source_of(model_info)
         if client is None:
-            if model is None:
-                model = _resolve_embedder(named, None, token=token, device=device)
-            batches = embed_files(todo, model, max_duration=max_duration)
+            if model is None:  # the library's own model: loads unasked only if shipped
+                model = model_for_library(model_info, token=token, device=device,
+                                          where=target or "")
+            batches = Analyzer(model, settings).analyse_files(todo)
         else:
-            from .distributed import embed_on_cluster
+            from .distributed import analyse_on_cluster
 
             # Each worker loads the model from its name once; an Embedder object is sent.
-            batches = embed_on_cluster(client, todo, named, token=token, device=device,
-                                       max_duration=max_duration)
+            named = embedder if embedder is not None else _source_of(model_info)
+            if embedder is None:  # the same rule as above: only the shipped model unasked
+                refuse_unnamed(model_info, where=target or "")
+            batches = analyse_on_cluster(client, todo, named, token=token, settings=settings,
+                                         chunk_files=chunk_files)
         bar = _progress_bar(todo, progress)
+        entries = {entry.path: entry for entry in todo}
         try:
             for batch in batches:
                 part = LibraryTable(_rows_of(batch), batch.embeddings,
                                     descriptors=batch.descriptors)
                 parts.append(part)
-                batch_failures = _with_stat(batch.failures, {e.path: e for e in todo})
+                batch_failures = _with_stat(batch.failures, entries)
                 failures.update(batch_failures)
                 checkpoint.add(part, batch_failures)
                 report.embedded += len(part.rows)
@@ -161,7 +224,7 @@ def build_library(
     merged = concat_tables(parts, empty=_empty(int(model_info["dimension"])))
     order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
-    provenance = _provenance(previous, model_info, root_paths, failures)
+    provenance = _provenance(previous, model_info, settings, root_paths, failures)
     table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
                          embeddings=merged.embeddings[order], provenance=provenance,
                          descriptors=merged.descriptors[order])
@@ -169,9 +232,28 @@ def build_library(
         write_table(table, target)
         checkpoint.discard()
     report.seconds = time.perf_counter() - started
-    library = Library(table, path=target, embedder=model)
+    analyzer = Analyzer(model, settings) if model is not None else None
+    library = Library(table, path=target, analyzer=analyzer)
     library.report = report
     return library
+
+
+def _settings_for(previous: LibraryTable | None, settings: AnalysisSettings | None,
+                  device: str | None, target: str | None) -> AnalysisSettings:
+    """The analysis settings of this build: the library's own, unless it has none yet."""
+    if previous is None:
+        if settings is None:
+            return AnalysisSettings(device=device)
+        return settings if device is None else replace(settings, device=device)
+    # A library with older descriptors is analysed again with this version's (_carry_over).
+    recorded = replace(AnalysisSettings.from_record(previous.provenance.get("analysis")),
+                       descriptor_version=DESCRIPTOR_VERSION,
+                       device=device if settings is None else settings.device or device)
+    if settings is not None and settings.record() != recorded.record():
+        raise LibraryError(
+            f"{target!r} was analysed with {recorded.record()}, not {settings.record()}: "
+            "write the library with other settings to a new file")
+    return recorded
 
 
 def _empty(dimension: int) -> LibraryTable:
@@ -184,20 +266,6 @@ def _read_previous(target: str | None) -> LibraryTable | None:
     if target is None or not os.path.exists(target):
         return None
     return read_table(target)
-
-
-def _resolve_embedder(embedder, previous: LibraryTable | None, *, token, device):
-    """The model to use; ``None`` when the previous library's model will do and none is named,
-    so that an up-to-date library is checked without loading any model."""
-    if embedder is None:
-        if previous is not None:
-            return None
-        embedder = DEFAULT_EMBEDDER
-    if isinstance(embedder, (str, os.PathLike)):
-        return get_embedder(embedder, token=token, device=device)
-    if not all(hasattr(embedder, name) for name in ("embed", "provenance", "sample_rate")):
-        raise EmbedderError(f"{embedder!r} is neither a model name nor an Embedder")
-    return embedder
 
 
 def _source_of(model_info: dict) -> str:
@@ -236,9 +304,7 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
         keep[:] = False
         descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
     report.unchanged = int(keep.sum())
-    failures = {path: record for path, record in previous.provenance.get("failures", {}).items()
-                if path in found and found[path].size == record.get("size")
-                and found[path].mtime == record.get("mtime")}
+    failures = _lasting(previous.provenance.get("failures", {}), found)
     current = LibraryTable(rows, previous.embeddings, descriptors=descriptors)
     return current.subset(keep), failures, outside
 
@@ -247,13 +313,22 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def _with_stat(failures: dict[str, str], entries: dict[str, FileEntry] | None = None
+def _lasting(records: dict[str, dict], found: dict[str, FileEntry]) -> dict[str, dict]:
+    """Failure records a build keeps: files that cannot be decoded and are still unchanged. A
+    passing failure (``retry``: out of memory, an error inside the model) is tried again."""
+    return {path: record for path, record in records.items()
+            if not record.get("retry") and path in found
+            and found[path].size == record.get("size") and found[path].mtime == record.get("mtime")}
+
+
+def _with_stat(failures: dict[str, Failure], entries: dict[str, FileEntry] | None = None
                ) -> dict[str, dict]:
     """Failure records carry size and mtime, so an unchanged bad file is not retried."""
     records = {}
-    for path, reason in failures.items():
+    for path, failure in failures.items():
         entry = entries.get(path) if entries else None
-        records[path] = {"reason": reason, "size": entry.size if entry else None,
+        records[path] = {"reason": failure.reason, "retry": failure.retry,
+                         "size": entry.size if entry else None,
                          "mtime": entry.mtime if entry else None}
     return records
 
@@ -273,8 +348,8 @@ def _rows_of(batch: Batch) -> pd.DataFrame:
     return frame.astype(ROW_COLUMNS) if len(frame) else empty_rows()
 
 
-def _provenance(previous: LibraryTable | None, model_info: dict, roots: list[str],
-                failures: dict[str, dict]) -> dict:
+def _provenance(previous: LibraryTable | None, model_info: dict, settings: AnalysisSettings,
+                roots: list[str], failures: dict[str, dict]) -> dict:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     old = previous.provenance if previous is not None else {}
     return {
@@ -282,6 +357,7 @@ def _provenance(previous: LibraryTable | None, model_info: dict, roots: list[str
         "updated": now,
         "soundslike_nb_version": __version__,
         "embedder": model_info,
+        "analysis": {**settings.record(), "frontend": model_info.get("frontend")},
         "descriptors": _DESCRIPTOR_PROVENANCE,
         "roots": sorted(set(old.get("roots", [])) | set(roots)),
         "failures": failures,
@@ -307,11 +383,12 @@ def _advance(bar, count: int, report: BuildReport, started: float) -> None:
 class _Checkpoint:
     """Finished batches saved beside the output while a build runs; gone when it completes."""
 
-    def __init__(self, target: str | None, model_info: dict) -> None:
+    def __init__(self, target: str | None, model_info: dict, *, every_s: float) -> None:
         self.folder = (None if target is None else
                        os.path.join(os.path.dirname(target),
                                     f".{os.path.basename(target)}.partial"))
         self.model_info = model_info
+        self.every_s = float(every_s)
         self.dimension = int(model_info.get("dimension", 0))
         self.parts: list[LibraryTable] = []
         self.failures: dict[str, dict] = {}
@@ -339,10 +416,7 @@ class _Checkpoint:
                              for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
                             dtype=bool)
             parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors).subset(keep))
-            failures.update({path: record for path, record in
-                             table.provenance.get("failures", {}).items()
-                             if path in found and found[path].size == record.get("size")
-                             and found[path].mtime == record.get("mtime")})
+            failures.update(_lasting(table.provenance.get("failures", {}), found))
         self.count = len(parts)
         merged = concat_tables(parts, empty=_empty(self.dimension))
         unique = ~merged.rows["path"].duplicated().to_numpy()
@@ -354,7 +428,7 @@ class _Checkpoint:
             return
         self.parts.append(part)
         self.failures.update(failures)
-        if time.monotonic() - self.last_write >= _CHECKPOINT_SECONDS:
+        if time.monotonic() - self.last_write >= self.every_s:
             self.flush()
 
     def flush(self) -> None:

@@ -6,6 +6,7 @@ Bad usage or input prints one line on stderr and exits with status 2; never a tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -55,24 +56,28 @@ def _parser() -> argparse.ArgumentParser:
                              "(aspects: cnn = overall character, timbre, spectrum, envelope; "
                              "one left out keeps its default)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    search.add_argument("--embedder", default=None, metavar="NAME_OR_CHECKPOINT",
+                        help="the library's model, named (needed for any model but the "
+                             "shipped aisfx: a library file never loads a model by itself)")
+    search.add_argument("--token", default=None,
+                        help="Hugging Face token for a gated model (default: $HF_TOKEN)")
+    search.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: auto)")
     return parser
 
 
 def _index(args: argparse.Namespace) -> int:
     from .build import build_library
 
-    client = None
-    if args.workers is not None or args.scheduler is not None:
-        from .distributed import connect
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.workers is not None or args.scheduler is not None:
+            from .distributed import cluster_client
 
-        client = connect(workers=args.workers, scheduler=args.scheduler)
-    try:
+            client = stack.enter_context(cluster_client(workers=args.workers,
+                                                        scheduler=args.scheduler))
         library = build_library(args.folders, out=args.output, embedder=args.embedder,
                                 token=args.token, device=args.device, progress=not args.quiet,
                                 client=client)
-    finally:
-        if client is not None:
-            client.close()
     report = library.report
     for path, reason in sorted(report.failures.items()):
         print(f"{path}: {reason}", file=sys.stderr)
@@ -91,7 +96,8 @@ def _search(args: argparse.Namespace) -> int:
     if args.min_duration is not None or args.max_duration is not None:
         duration = (args.min_duration, args.max_duration)
     weights = parse_weights(args.weights) if args.weights is not None else None
-    library = load_library(args.library)
+    library = load_library(args.library, embedder=args.embedder, token=args.token,
+                           device=args.device)
     hits = library.search(args.query, k=args.k, duration=duration, weights=weights)
     if args.json:
         records = [{name: _json_value(value) for name, value in record.items()}

@@ -8,30 +8,47 @@ nor duplicated. Files must be readable at the same path on every worker (a share
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from .analysis import AnalysisSettings, Analyzer, Batch
 from .descriptors import FEATURE_NAMES
 from .embedders import Embedder, get_embedder
 from .errors import SoundslikeError
-from .pipeline import DEFAULT_MAX_ANALYSIS_S, Batch, embed_files
 from .scan import FileEntry
 
-__all__ = ["connect", "embed_on_cluster"]
+__all__ = ["analyse_on_cluster", "cluster_client", "connect"]
 
-#: Files per task: large enough to keep a worker's model busy, small enough that a lost worker
-#: costs little and that progress moves.
-CHUNK_FILES = 64
+_ANALYZERS: dict[tuple, Analyzer] = {}  # per worker process: the one model, loaded once
 
-_MODELS: dict[tuple, Embedder] = {}  # per worker process: the one model, loaded once
+
+@contextlib.contextmanager
+def cluster_client(*, workers: int | None = None, scheduler: str | None = None,
+                   timeout: float = 20.0) -> Iterator[Any]:
+    """:func:`connect`, closed on exit together with the local cluster it started (if any).
+
+    Example:
+        >>> with cluster_client(workers=2) as client:  # doctest: +SKIP
+        ...     build_library("sfx", out="sfx.parquet", client=client)
+    """
+    client = connect(workers=workers, scheduler=scheduler, timeout=timeout)
+    cluster = client.cluster if scheduler is None else None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def connect(*, workers: int | None = None, scheduler: str | None = None,
             timeout: float = 20.0):
-    """A ``dask.distributed.Client``: on an existing cluster, or on a local one of N processes.
+    """A ``dask.distributed.Client``: on an existing cluster, or on a local one of N processes
+    (close it with ``client.cluster.close()``, or use :func:`cluster_client`).
 
     ``timeout`` is how many seconds to wait for an existing scheduler to answer.
 
@@ -57,22 +74,26 @@ def connect(*, workers: int | None = None, scheduler: str | None = None,
     return Client(cluster)
 
 
-def _worker_embedder(spec: tuple) -> Embedder:
-    model = _MODELS.get(spec)
-    if model is None:
-        name, token, device = spec
-        _MODELS.clear()
-        model = _MODELS[spec] = get_embedder(name, token=token, device=device)
-    return model
+def _worker_analyzer(model: Embedder | tuple, settings: AnalysisSettings) -> Analyzer:
+    if not isinstance(model, tuple):
+        return Analyzer(model, settings)
+    spec = (*model, settings)
+    analyzer = _ANALYZERS.get(spec)
+    if analyzer is None:
+        name, token = model
+        _ANALYZERS.clear()
+        embedder = get_embedder(name, token=token, device=settings.device)
+        analyzer = _ANALYZERS[spec] = Analyzer(embedder, settings)
+    return analyzer
 
 
-def _embed_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
-                 max_duration: float | None) -> Batch:
-    """Runs on a worker: decode, embed and describe one chunk; return it without the waveforms."""
-    embedder = _worker_embedder(model) if isinstance(model, tuple) else model
+def _analyse_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
+                   settings: AnalysisSettings) -> Batch:
+    """Runs on a worker: analyse one chunk; return it without the waveforms."""
+    analyzer = _worker_analyzer(model, settings)
     merged = Batch()
     vectors, descriptors = [], []
-    for batch in embed_files(entries, embedder, max_duration=max_duration):
+    for batch in analyzer.analyse_files(entries):
         for item in batch.decoded:
             item.waveform = item.waveform[:0]  # only the facts travel back
         merged.decoded.extend(batch.decoded)
@@ -81,44 +102,45 @@ def _embed_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
         vectors.append(batch.embeddings)
         descriptors.append(batch.descriptors)
     merged.embeddings = (np.concatenate(vectors) if vectors else
-                         np.zeros((0, embedder.dimension), np.float32))
+                         np.zeros((0, analyzer.embedder.dimension), np.float32))
     merged.descriptors = (np.concatenate(descriptors) if descriptors else
                           np.zeros((0, len(FEATURE_NAMES)), np.float32))
     return merged
 
 
-def embed_on_cluster(
+def analyse_on_cluster(
     client,
     entries: Sequence[FileEntry],
     embedder: str | os.PathLike | Embedder,
     *,
     token: str | None = None,
-    device: str | None = None,
-    max_duration: float | None = DEFAULT_MAX_ANALYSIS_S,
-    chunk_files: int | None = None,
+    settings: AnalysisSettings | None = None,
+    chunk_files: int = 64,
 ) -> Iterator[Batch]:
-    """Yield one :class:`~soundslike_nb.pipeline.Batch` per chunk, as the workers finish them.
+    """Yield one :class:`~soundslike_nb.analysis.Batch` per chunk, as the workers finish them.
 
-    ``embedder`` is a model name/checkpoint (each worker loads it once) or an :class:`Embedder`
-    object (sent to each worker once).
+    ``embedder`` is a model name/checkpoint (each worker loads it once into its one
+    :class:`~soundslike_nb.analysis.Analyzer`) or an :class:`Embedder` object (sent to each
+    worker once). ``chunk_files`` files make a task: enough to keep a worker's model busy, few
+    enough that a lost worker costs little and that progress moves.
 
     Example:
-        >>> for batch in embed_on_cluster(client, entries, "aisfx"):  # doctest: +SKIP
+        >>> for batch in analyse_on_cluster(client, entries, "aisfx"):  # doctest: +SKIP
         ...     print(len(batch.decoded))
     """
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker, as_completed
 
+    settings = settings if settings is not None else AnalysisSettings()
     if isinstance(embedder, (str, os.PathLike)):
-        model: Any = (os.fspath(embedder), token, device)
+        model: Any = (os.fspath(embedder), token)
     else:
         model = client.scatter(embedder, broadcast=True, hash=False)
-    chunk_files = chunk_files or CHUNK_FILES
     futures = [
-        client.submit(_embed_chunk, model, list(entries[start:start + chunk_files]),
-                      max_duration, retries=2, pure=False)
-        for start in range(0, len(entries), chunk_files)
+        client.submit(_analyse_chunk, model, list(entries[start:start + chunk_files]),
+                      settings, retries=2, pure=False)
+        for start in range(0, len(entries), max(1, int(chunk_files)))
     ]
     try:
         for future in as_completed(futures):

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
+from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .errors import LibraryError
 
-__all__ = ["FORMAT_VERSION", "LibraryTable", "concat_tables", "read_table", "write_table"]
+__all__ = ["FORMAT_VERSION", "LibraryTable", "concat_tables", "current_descriptors", "read_table",
+           "write_table"]
 
 #: Bumped when the columns or the metadata change in a way older readers cannot follow.
 FORMAT_VERSION = 1
@@ -65,6 +67,16 @@ class LibraryTable:
         return LibraryTable(self.rows.iloc[keep].reset_index(drop=True), self.embeddings[keep],
                             self.provenance,
                             None if self.descriptors is None else self.descriptors[keep])
+
+
+def current_descriptors(table: LibraryTable) -> np.ndarray | None:
+    """The table's descriptors if this version computes the same ones, else ``None`` (stale:
+    the library is searched by its embedding alone until it is indexed again)."""
+    stored = table.provenance.get("descriptors") or {}
+    if (table.descriptors is None or stored.get("version") != DESCRIPTOR_VERSION
+            or table.descriptors.shape[1] != len(FEATURE_NAMES)):
+        return None
+    return table.descriptors
 
 
 def concat_tables(tables: Sequence[LibraryTable], *, empty: LibraryTable) -> LibraryTable:

@@ -1,36 +1,32 @@
 """The library as a map: a 2-D UMAP projection, fit once, stored beside the library, reused.
 
-:class:`LibraryMap` is an estimator (``fit`` / ``transform``, ``save`` / ``load``). ``fit`` runs
-UMAP (cosine) on the embeddings; ``transform`` places new vectors on the fitted map without
-refitting, the way UMAP's own transform begins: the query's nearest library sounds (exact cosine)
-with UMAP's fuzzy membership weights, and the weighted mean of their map positions. Doing that in
-numpy keeps a stored map small (coordinates only, no pickle: the fitted UMAP of 100k sounds
-pickles to ~500 MB) and placing a query fast (no numba compilation, no search index to build).
+:class:`LibraryMap` is a pure estimator (``fit`` / ``transform``, ``to_stored`` /
+``from_stored``). ``fit`` runs UMAP (cosine) on the vectors it is given (a library gives the rows
+its search compares, so that the map and the search share one space); ``transform`` places new
+vectors on the fitted map without refitting, the way UMAP's own transform begins: the query's
+nearest library sounds (exact cosine) with UMAP's fuzzy membership weights, and the weighted
+mean of their map positions. Doing that in numpy keeps a stored map small (coordinates only, no
+pickle: the fitted UMAP of 100k sounds pickles to ~500 MB) and placing a query fast (no numba
+compilation, no search index to build).
 
 Libraries with fewer than :data:`MIN_UMAP_SOUNDS` sounds are too small for UMAP's neighbourhood
 graph to mean anything: they get a PCA map, and ``note`` says so.
 
-``map_for(library)`` is what the app calls: the stored ``<library>.map`` when its content key
-matches the library, else a fresh fit (with progress), saved for next time.
+``Library.map()`` is what the app calls: the stored ``<library>.map`` (sidecar store) when it
+was fitted on the library's content, else a fresh fit (with progress), saved for next time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_path
-from .errors import LibraryError, ParameterError
+from .errors import ParameterError
 
-if TYPE_CHECKING:
-    from .library import Library
-
-__all__ = ["MIN_UMAP_SOUNDS", "LibraryMap", "map_for", "map_path"]
+__all__ = ["MIN_UMAP_SOUNDS", "LibraryMap", "map_for_size"]
 
 #: Fewer sounds than this get a PCA map instead of UMAP.
 MIN_UMAP_SOUNDS = 16
@@ -40,7 +36,7 @@ SEEDED_MAX_SOUNDS = 20_000
 #: many small clusters the spectral start costs more than everything else (measured: 100k
 #: clustered sounds, 200 CPU-s with it, 75 without).
 SPECTRAL_MAX_SOUNDS = 20_000
-_FORMAT = 1
+MAP_FORMAT = 2
 _TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}\s*")
 
 
@@ -168,48 +164,49 @@ class LibraryMap:
 
     # -- storage -----------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike, *, key: str) -> None:
-        """Write the map (coordinates and settings, no pickle) atomically; ``key`` names the
-        library content it belongs to."""
+    def options(self) -> dict[str, Any]:
+        """What decides the fitted map besides the data (part of its sidecar key)."""
+        return {"n_neighbors": self.n_neighbors, "min_dist": self.min_dist,
+                "n_epochs": self.n_epochs, "random_state": self.random_state,
+                "method": self.requested_method}
+
+    def to_stored(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Header fields and arrays (coordinates, PCA axes; no pickle) for
+        :func:`~soundslike_nb.sidecar.write_stored`."""
         if self.coordinates is None:
             raise ParameterError("cannot save an unfitted LibraryMap")
-        target = os.path.abspath(os.fspath(path))
-        header = {"format": _FORMAT, "key": key, "method": self.method, "note": self.note,
-                  "requested_method": self.requested_method,
-                  "n_neighbors": self.n_neighbors, "min_dist": self.min_dist,
-                  "n_epochs": self.n_epochs, "random_state": self.random_state}
-        arrays = {"coordinates": self.coordinates, "header": np.array(json.dumps(header))}
+        header = {"format": MAP_FORMAT, "method": self.method, "note": self.note,
+                  "options": self.options()}
+        arrays = {"coordinates": self.coordinates}
         if self._pca is not None:
             arrays["pca_mean"], arrays["pca_components"] = self._pca
-        with atomic_path(target, suffix=".map") as temporary, open(temporary, "wb") as out:
-            np.savez(out, **arrays)
+        return header, arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, embeddings: np.ndarray,
-             key: str | None = None) -> LibraryMap | None:
-        """Read a saved map; ``None`` when it is missing, unreadable, or fit on other content
-        (``key``). ``embeddings`` are the fitted vectors (the library's), which ``transform``
-        compares queries with."""
-        source = os.fspath(path)
-        try:
-            with np.load(source, allow_pickle=False) as stored:
-                header = json.loads(str(stored["header"]))
-                coordinates = np.asarray(stored["coordinates"], dtype=np.float32)
-                pca = ((stored["pca_mean"], stored["pca_components"])
-                       if "pca_mean" in stored.files else None)
-        except (OSError, ValueError, KeyError):
-            return None
-        vectors = _check_vectors(embeddings, "embeddings")
-        if (header.get("format") != _FORMAT or (key is not None and header.get("key") != key)
-                or coordinates.shape != (len(vectors), 2)):
-            return None
-        atlas = cls(n_neighbors=header["n_neighbors"], min_dist=header["min_dist"],
-                    n_epochs=header["n_epochs"], random_state=header["random_state"],
-                    method=header.get("requested_method", "auto"))
-        atlas.coordinates, atlas.method, atlas.note, atlas._pca = (
-            coordinates, header["method"], header["note"], pca)
-        atlas._set_reference(vectors)
+    def from_stored(cls, stored, *, reference: np.ndarray) -> LibraryMap:
+        """The map held by a :class:`~soundslike_nb.sidecar.StoredFile`; ``reference`` are
+        the vectors it was fitted on, which :meth:`transform` compares new vectors with.
+        ``ValueError`` when it does not fit them."""
+        header, arrays = stored.header, stored.arrays
+        vectors = _check_vectors(reference, "reference")
+        coordinates = np.array(arrays["coordinates"], dtype=np.float32)
+        if header.get("format") != MAP_FORMAT or coordinates.shape != (len(vectors), 2):
+            raise ValueError(f"map format {header.get('format')!r} of shape "
+                             f"{coordinates.shape}, expected {(len(vectors), 2)}")
+        options = header["options"]
+        atlas = cls(n_neighbors=options["n_neighbors"], min_dist=options["min_dist"],
+                    n_epochs=options["n_epochs"], random_state=options["random_state"],
+                    method=options["method"])
+        pca = ((np.array(arrays["pca_mean"]), np.array(arrays["pca_components"]))
+               if "pca_mean" in arrays else None)
+        atlas._restore(coordinates, header["method"], header["note"], pca, vectors)
         return atlas
+
+    def _restore(self, coordinates: np.ndarray, method: str, note: str,
+                 pca: tuple[np.ndarray, np.ndarray] | None, reference: np.ndarray) -> None:
+        """Take a stored fit (:meth:`from_stored`)."""
+        self.coordinates, self.method, self.note, self._pca = coordinates, method, note, pca
+        self._set_reference(reference)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -270,35 +267,15 @@ def membership_weights(distances: np.ndarray, *, iterations: int = 64) -> np.nda
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def map_path(library_path: str | os.PathLike) -> str:
-    """Where the map of ``LIB.parquet`` lives: ``LIB.parquet.map`` beside it."""
-    return f"{os.fspath(library_path)}.map"
-
-
-def map_for(library: Library, *, progress: bool = True, refit: bool = False) -> LibraryMap:
-    """The library's map: loaded from beside its file when its content is unchanged, else fit
-    (showing progress) and saved for next time (when the folder is writable).
+def map_for_size(count: int) -> LibraryMap:
+    """The map a library of ``count`` sounds gets: seeded (reproducible) up to
+    :data:`SEEDED_MAX_SOUNDS`, above it unseeded so that UMAP uses every core.
 
     Example:
-        >>> atlas = map_for(load_library("data/demo.parquet"))  # doctest: +SKIP
-        >>> atlas.coordinates.shape  # doctest: +SKIP
-        (56, 2)
+        >>> map_for_size(100).random_state, map_for_size(50_000).random_state
+        (0, None)
     """
-    embeddings = library.embeddings
-    key = library.content_key
-    stored = None if library.path is None else map_path(library.path)
-    if stored is not None and not refit and os.path.exists(stored):
-        atlas = LibraryMap.load(stored, embeddings=embeddings, key=key)
-        if atlas is not None:
-            return atlas
-    seed = 0 if len(library) <= SEEDED_MAX_SOUNDS else None
-    atlas = LibraryMap(random_state=seed).fit(embeddings, progress=progress)
-    if stored is not None and os.access(os.path.dirname(stored), os.W_OK):
-        try:
-            atlas.save(stored, key=key)
-        except OSError as exc:
-            raise LibraryError(f"{stored!r}: cannot save the map ({exc.strerror})") from None
-    return atlas
+    return LibraryMap(random_state=0 if count <= SEEDED_MAX_SOUNDS else None)
 
 
 def _check_vectors(vectors: Any, what: str) -> np.ndarray:

@@ -19,9 +19,6 @@ re-ranks without re-embedding or re-indexing.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -130,7 +127,6 @@ class SimilaritySpace:
             raise ParameterError(f"shrinkage must be in [0, 1], got {shrinkage}")
         self.cnn = cnn
         self.shrinkage = shrinkage
-        self.key: str | None = None
         self.fitted_shrinkage: float | None = None
         self.n_fitted = 0
         self._cnn_mean: np.ndarray | None = None
@@ -146,25 +142,8 @@ class SimilaritySpace:
         return {"cnn": self.cnn, "shrinkage": self.shrinkage, "descriptors": DESCRIPTOR_VERSION,
                 "format": FORMAT_VERSION}
 
-    def content_key(self, embeddings: np.ndarray, descriptors: np.ndarray) -> str:
-        """Hash of the options and of every value the space would be fitted on.
-
-        A stored space whose ``key`` equals this is up to date with the library.
-        """
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(json.dumps(self.options, sort_keys=True).encode())
-        for array in (embeddings, descriptors):
-            matrix = np.ascontiguousarray(array, dtype=np.float32)
-            digest.update(str(matrix.shape).encode())
-            digest.update(memoryview(matrix).cast("B"))
-        return digest.hexdigest()
-
-    def fit(self, embeddings: np.ndarray, descriptors: np.ndarray, *,
-            key: str | None = None) -> SimilaritySpace:
+    def fit(self, embeddings: np.ndarray, descriptors: np.ndarray) -> SimilaritySpace:
         """Learn the transform from a library's (n, d) embeddings and (n, D) descriptors.
-
-        ``key`` identifies the content fitted on (default: :meth:`content_key` of the arrays;
-        a library passes one derived from its own, already computed, content hash).
 
         Example:
             >>> space = SimilaritySpace().fit(np.ones((3, 4)), np.zeros((3, len(FEATURE_NAMES))))
@@ -177,7 +156,6 @@ class SimilaritySpace:
         if rows == 0 or rows != len(descriptors):
             raise ParameterError(
                 f"need as many embeddings as descriptors (>= 1), got {rows} and {len(descriptors)}")
-        self.key = key if key is not None else self.content_key(embeddings, descriptors)
         self.n_fitted = rows
         self._cnn_width_value = embeddings.shape[1]
         sample = np.linspace(0, rows - 1, min(rows, _MAX_FIT_ROWS)).round().astype(int)
@@ -312,10 +290,13 @@ class SimilaritySpace:
         """(total,) query for :meth:`index_rows`: one sound's vectors, weighted by ``weights``.
 
         Example:
-            >>> space = SimilaritySpace().fit(np.eye(3), np.eye(3, len(FEATURE_NAMES)))
-            >>> rows = space.index_rows(np.eye(3), np.eye(3, len(FEATURE_NAMES)))
-            >>> query = space.query_row(np.eye(3)[0], np.eye(3, len(FEATURE_NAMES))[0])
-            >>> round(float(query @ rows[0]), 3)
+            >>> rng = np.random.default_rng(0)
+            >>> embeddings = rng.random((20, 8), dtype=np.float32)
+            >>> descriptors = rng.standard_normal((20, len(FEATURE_NAMES))).astype(np.float32)
+            >>> space = SimilaritySpace().fit(embeddings, descriptors)
+            >>> rows = space.index_rows(embeddings, descriptors)
+            >>> query = space.query_row(embeddings[0], descriptors[0], {"envelope": 1.0})
+            >>> round(float(query @ rows[0]), 3)  # a sound is fully similar to itself
             1.0
         """
         transformed = self.transform(np.asarray(embedding)[None], np.asarray(descriptors)[None])[0]
@@ -338,47 +319,65 @@ class SimilaritySpace:
         if self._descriptor_mean is None:
             raise ParameterError("this SimilaritySpace is not fitted yet: call fit() first")
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted space to ``path`` (an ``.npz`` holding arrays and a JSON header)."""
+    def to_stored(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Header fields and arrays for :func:`~soundslike_nb.sidecar.write_stored`."""
         self._require_fitted()
-        header = {"format": FORMAT_VERSION, "options": self.options, "key": self.key,
-                  "n_fitted": self.n_fitted, "fitted_shrinkage": self.fitted_shrinkage,
-                  "cnn_width": self._cnn_width, "features": list(FEATURE_NAMES)}
-        arrays = {"header": np.array(json.dumps(header)),
-                  "descriptor_mean": self._descriptor_mean,
+        header = {"format": FORMAT_VERSION, "options": self.options, "n_fitted": self.n_fitted,
+                  "fitted_shrinkage": self.fitted_shrinkage, "cnn_width": self._cnn_width,
+                  "features": list(FEATURE_NAMES)}
+        arrays = {"descriptor_mean": self._descriptor_mean,
                   "descriptor_scale": self._descriptor_scale}
         if self._cnn_projection is not None:
             arrays.update(cnn_mean=self._cnn_mean, cnn_projection=self._cnn_projection)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        temporary = f"{os.fspath(path)}.tmp-{os.getpid()}"
-        with open(temporary, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(temporary, path)
+        return header, arrays
+
+    @classmethod
+    def from_stored(cls, stored) -> SimilaritySpace:
+        """The space held by a :class:`~soundslike_nb.sidecar.StoredFile`; ``ValueError`` when
+        it is not one this version reads."""
+        header = stored.header
+        if header.get("format") != FORMAT_VERSION:
+            raise ValueError(f"similarity space format {header.get('format')!r}, this version "
+                             f"reads {FORMAT_VERSION}")
+        if header["options"]["descriptors"] != DESCRIPTOR_VERSION:
+            raise ValueError(f"fitted on descriptors version {header['options']['descriptors']!r}"
+                             f", this version computes {DESCRIPTOR_VERSION}")
+        arrays = {name: np.array(value) for name, value in stored.arrays.items()}
+        space = cls(cnn=header["options"]["cnn"], shrinkage=header["options"]["shrinkage"])
+        space._restore(header, arrays)
+        return space
+
+    def _restore(self, header: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Take the fitted state of :meth:`to_stored`'s output."""
+        self.n_fitted = header["n_fitted"]
+        self.fitted_shrinkage = header["fitted_shrinkage"]
+        self._cnn_width_value = header["cnn_width"]
+        self._descriptor_mean = arrays["descriptor_mean"]
+        self._descriptor_scale = arrays["descriptor_scale"]
+        self._cnn_mean = arrays.get("cnn_mean")
+        self._cnn_projection = arrays.get("cnn_projection")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted space to one file, atomically (no pickle).
+
+        Example:
+            >>> space.save(tmp_path / "lib.parquet.space")  # doctest: +SKIP
+        """
+        from .sidecar import write_stored
+
+        header, arrays = self.to_stored()
+        try:
+            write_stored(path, {**header, "kind": "space"}, arrays)
+        except OSError as exc:
+            raise LibraryError(f"{os.fspath(path)!r}: cannot write the space ({exc})") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SimilaritySpace:
         """Read a space written by :meth:`save` (no pickle is executed)."""
+        from .sidecar import read_stored
+
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                header = json.loads(str(stored["header"]))
-                arrays = {name: stored[name] for name in stored.files if name != "header"}
-        except (OSError, ValueError, KeyError) as exc:
+            return cls.from_stored(read_stored(path, mmap=False))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise LibraryError(
                 f"{os.fspath(path)!r}: not a similarity space file ({exc})") from None
-        if header.get("format") != FORMAT_VERSION:
-            raise LibraryError(f"{os.fspath(path)!r}: similarity space format "
-                               f"{header.get('format')!r}, this version reads {FORMAT_VERSION}")
-        if header["options"]["descriptors"] != DESCRIPTOR_VERSION:
-            raise LibraryError(
-                f"{os.fspath(path)!r}: fitted on descriptors version "
-                f"{header['options']['descriptors']!r}, this version computes {DESCRIPTOR_VERSION}")
-        space = cls(cnn=header["options"]["cnn"], shrinkage=header["options"]["shrinkage"])
-        space.key, space.n_fitted = header["key"], header["n_fitted"]
-        space.fitted_shrinkage = header["fitted_shrinkage"]
-        space._cnn_width_value = header["cnn_width"]
-        space._descriptor_mean = arrays["descriptor_mean"]
-        space._descriptor_scale = arrays["descriptor_scale"]
-        space._cnn_mean = arrays.get("cnn_mean")
-        space._cnn_projection = arrays.get("cnn_projection")
-        return space

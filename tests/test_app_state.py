@@ -278,3 +278,61 @@ def test_players_inline_small_files_and_preview_the_rest(tmp_path):
     assert sent[0][0]["filename"] == "door 1.wav" and sent[0][1] == [wav.read_bytes()]
     too_big = DownloadButton(str(wav), max_bytes=10)
     assert too_big.unavailable and str(wav) in too_big.hint
+
+
+def test_any_error_of_ours_is_a_message_not_a_traceback(state, library, monkeypatch):
+    from soundslike_nb.errors import LibraryError
+
+    state.set_query_row(0)
+    assert not state.error
+
+    def broken(*args, **kwargs):
+        raise LibraryError("'/lib.parquet': cannot read the library (disk gone)")
+
+    monkeypatch.setattr(library, "hits", broken)
+    state.k = 5
+    assert "disk gone" in state.error
+
+
+def test_results_keep_their_rows(state, library, monkeypatch):
+    monkeypatch.setattr(library, "position_of",
+                        lambda path: pytest.fail("rows are carried, not looked up by path"))
+    state.set_query_row(4)
+    hits = library.hits(library.row_features(4), k=state.k, exclude=4)
+    assert list(state.results["position"]) == list(hits.positions)
+    assert list(state.results["path"]) == list(library.rows["path"].iloc[hits.positions])
+    assert 4 not in set(state.results["position"])
+
+
+def test_a_model_that_cannot_load_is_said_at_once(library, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    foreign = LibraryTable(library.rows, library.embeddings,
+                           provenance={"embedder": {"id": "pyannote/embedding",
+                                                    "dimension": DIMENSION}})
+    app = App(Library(foreign), show_map=False, upload_folder=str(tmp_path / "up"))
+    assert "uploads are off" in app.state.error and "name it" in app.state.error
+    assert app.upload.disabled
+    app.upload.receive("x.wav", _wav_bytes(0.1))  # a disabled upload takes nothing
+    assert app.state.query is None
+    app.state.set_query_row(2)  # library sounds still search: their features are stored
+    assert len(app.state.results) == app.state.k
+
+
+def test_the_map_and_the_search_share_one_space(demo_library_file, tmp_path):
+    import shutil
+
+    import soundslike_nb as sl
+
+    out = tmp_path / "demo.parquet"
+    shutil.copy(demo_library_file, out)
+    lib = sl.load_library(out)
+    atlas = lib.map(progress=False)
+    rows = lib.searcher.map_rows()
+    assert rows.shape[1] > lib.embeddings.shape[1]  # the fused aspect rows, not the raw CNN
+    np.testing.assert_allclose(atlas.transform(rows[:4]), atlas.coordinates[:4], atol=1e-5)
+    features = lib.features_of((lib.rows["path"][7]), name="x")
+    with open(lib.rows["path"][7], "rb") as sound:
+        upload = lib.features_of(sound.read(), name="x.wav")
+    np.testing.assert_allclose(lib.map_point(upload, atlas), atlas.coordinates[7], atol=0.05)
+    assert lib.map_point(features, atlas) == tuple(map(float, atlas.coordinates[7]))

@@ -55,11 +55,10 @@ def demo_ready():
     """The demo library and its map, built before the browser starts, so that running the
     notebook in the page takes seconds, not the first build's minute."""
     from soundslike_nb.app import open_library
-    from soundslike_nb.projection import map_for
 
     library = open_library(ROOT / "data" / "demo.parquet", folders=[ROOT / "data" / "demo"],
                            progress=False)
-    map_for(library, progress=False)
+    library.map(progress=False)
     return library
 
 

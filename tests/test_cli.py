@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from soundslike_nb.audio import AUDIO_EXTENSIONS
 from soundslike_nb.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +27,12 @@ def test_index_then_search_json_end_to_end(tmp_path, demo_dir):
     out = tmp_path / "demo.parquet"
     first = _run("index", str(demo_dir), "-o", str(out), "--quiet")
     assert first.returncode == 0, first.stderr
-    assert "56 embedded" in first.stdout or "embedded" in first.stdout
+    sounds = sum(path.suffix.lower() in AUDIO_EXTENSIONS for path in demo_dir.rglob("*"))
+    assert f": {sounds} sounds; {sounds} embedded" in first.stdout, first.stdout
     again = _run("index", str(demo_dir), "-o", str(out), "--quiet")
-    assert again.returncode == 0 and "0 embedded" in again.stdout, again.stdout
+    assert again.returncode == 0, again.stderr
+    assert f": {sounds} sounds; 0 embedded" in again.stdout, again.stdout
+    assert f"{sounds} unchanged" in again.stdout, again.stdout
 
     query = demo_dir / "kenney" / "hurt3.wav"
     found = _run("search", str(out), str(query), "-k", "5", "--json")

@@ -40,9 +40,8 @@ class DiesOnce:
 
 @pytest.fixture(scope="module")
 def client():
-    client = distributed.connect(workers=2)
-    yield client
-    client.close()
+    with distributed.cluster_client(workers=2) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +58,9 @@ def _same_library(cluster_lib, single_lib) -> None:
                                rtol=1e-3, atol=1e-3)
 
 
-def test_two_workers_match_one_process(client, demo_dir, single_process, tmp_path, monkeypatch):
-    monkeypatch.setattr(distributed, "CHUNK_FILES", 8)
+def test_two_workers_match_one_process(client, demo_dir, single_process, tmp_path):
     out = tmp_path / "lib.parquet"
-    lib = sl.build_library(demo_dir, out=out, client=client, progress=False)
+    lib = sl.build_library(demo_dir, out=out, client=client, progress=False, chunk_files=8)
     assert lib.report.embedded == len(single_process)
     _same_library(lib, single_process)
     again = sl.build_library(demo_dir, out=out, client=client, progress=False)
@@ -70,11 +68,10 @@ def test_two_workers_match_one_process(client, demo_dir, single_process, tmp_pat
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(client, demo_dir, single_process,
-                                                       tmp_path, monkeypatch):
-    monkeypatch.setattr(distributed, "CHUNK_FILES", 8)
+                                                       tmp_path):
     marker = tmp_path / "died"
     lib = sl.build_library(demo_dir, client=client, embedder=DiesOnce(str(marker)),
-                           progress=False)
+                           progress=False, chunk_files=8)
     assert marker.exists()  # a worker really died
     assert lib.rows["path"].is_unique
     _same_library(lib, single_process)

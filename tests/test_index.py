@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from soundslike_nb import index as index_module
 from soundslike_nb.errors import LibraryError, ParameterError
-from soundslike_nb.index import SearchResult, SoundIndex, content_key
+from soundslike_nb.search import IndexSettings, SearchResult, SoundIndex
+from soundslike_nb.sidecar import content_key
 
 DIMENSION = 24
 
@@ -211,9 +211,9 @@ def test_save_and_load_round_trip(library, tmp_path, kind, mmap):
     index = SoundIndex(embeddings, durations, kind=kind)
     path = tmp_path / "library.index"
     index.save(path)
-    loaded = SoundIndex.load(path, key=content_key(embeddings, durations), mmap=mmap)
-    assert loaded is not None and loaded.kind == kind and len(loaded) == len(embeddings)
-    assert loaded.dimension == DIMENSION and loaded.key == index.key
+    loaded = SoundIndex.load(path, mmap=mmap)
+    assert loaded.kind == kind and len(loaded) == len(embeddings)
+    assert loaded.dimension == DIMENSION
     for duration in (None, (0.5, 20.0)):
         expected, got = index.search(queries, k=7, duration=duration), loaded.search(
             queries, k=7, duration=duration
@@ -223,24 +223,6 @@ def test_save_and_load_round_trip(library, tmp_path, kind, mmap):
     np.testing.assert_array_equal(
         loaded.similar_to_rows([4, 9]).indices, index.similar_to_rows([4, 9]).indices
     )
-
-
-def test_a_changed_library_is_not_loaded_and_load_or_build_rebuilds(library, tmp_path):
-    embeddings, durations, _ = library
-    path = tmp_path / "library.index"
-    assert SoundIndex.load(path, key="anything") is None  # nothing saved yet
-    first = SoundIndex.load_or_build(path, embeddings, durations)
-    assert path.is_file() and first.kind == "exact"
-    changed = embeddings.copy()
-    changed[-1] *= -1  # the last sound now points the other way
-    assert SoundIndex.load(path, key=content_key(changed, durations)) is None
-    rebuilt = SoundIndex.load_or_build(path, changed, durations)
-    assert rebuilt.key == content_key(changed, durations) != first.key
-    reloaded = SoundIndex.load(path, key=rebuilt.key)
-    assert reloaded is not None
-    assert reloaded.search(changed[-1], k=1).indices[0, 0] == len(changed) - 1
-    assert first.search(changed[-1], k=1).indices[0, 0] != len(changed) - 1
-    assert SoundIndex.load_or_build(path, changed, durations, kind="ivf").kind == "ivf"
 
 
 def test_content_key_changes_with_any_row_or_duration(library):
@@ -257,30 +239,32 @@ def test_content_key_changes_with_any_row_or_duration(library):
     assert content_key(embeddings[:-1], durations[:-1]) != key
 
 
-def test_a_file_that_is_not_an_index_is_a_library_error_and_load_or_build_replaces_it(tmp_path):
+def test_a_file_that_is_not_an_index_is_a_library_error(tmp_path):
     path = tmp_path / "library.index"
     path.write_bytes(b"not an index at all")
     with pytest.raises(LibraryError, match="cannot read index"):
-        SoundIndex.load(path, key="k")
-    rebuilt = SoundIndex.load_or_build(path, np.eye(3), [1.0, 2.0, 3.0])  # a stale cache: rebuilt
-    assert SoundIndex.load(path, key=rebuilt.key) is not None
+        SoundIndex.load(path)
 
 
-def test_auto_picks_by_library_size(library, monkeypatch):
+def test_auto_picks_by_library_size(library):
     embeddings, durations, _ = library
     assert SoundIndex(embeddings, durations).kind == "exact"
-    monkeypatch.setattr(index_module, "AUTO_EXACT_MAX_ROWS", len(embeddings) - 1)
-    assert SoundIndex(embeddings, durations).kind == "ivf"
+    settings = IndexSettings(exact_max_rows=len(embeddings) - 1)
+    assert SoundIndex(embeddings, durations, settings=settings).kind == "ivf"
+    with pytest.raises(ParameterError, match="contradicts"):
+        SoundIndex(embeddings, durations, kind="exact", settings=settings)
+    with pytest.raises(ParameterError, match="kind must be one of"):
+        IndexSettings(kind="hnsw")
 
 
-def test_auto_prefers_an_exact_scan_when_ivf_would_scan_most_rows(monkeypatch):
-    monkeypatch.setattr(index_module, "AUTO_EXACT_MAX_ROWS", 100)
+def test_auto_prefers_an_exact_scan_when_ivf_would_scan_most_rows():
+    settings = IndexSettings(exact_max_rows=100)
     durations = np.random.default_rng(5).uniform(0.1, 10, 4000)
-    structured = SoundIndex(clustered(4000, seed=5), durations)
+    structured = SoundIndex(clustered(4000, seed=5), durations, settings=settings)
     assert structured.kind == "ivf"
     # isotropic noise in 24 dims: true neighbours sit in most lists, IVF would scan them all
     noise = np.random.default_rng(6).standard_normal((4000, DIMENSION)).astype(np.float32)
-    spread = SoundIndex(noise, durations)
+    spread = SoundIndex(noise, durations, settings=settings)
     assert spread.kind == "exact"
     queries = np.random.default_rng(7).standard_normal((5, DIMENSION))
     ids, _ = brute_force(noise, durations, queries, 10)
@@ -289,6 +273,6 @@ def test_auto_prefers_an_exact_scan_when_ivf_would_scan_most_rows(monkeypatch):
 
 
 def test_importing_the_module_does_not_import_faiss():
-    code = "import sys, soundslike_nb.index; print('faiss' in sys.modules)"
+    code = "import sys, soundslike_nb.search; print('faiss' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert output.returncode == 0 and output.stdout.strip() == "False", output.stderr

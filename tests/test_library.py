@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,11 @@ import soundfile as sf
 
 import soundslike_nb as sl
 from soundslike_nb import EmbedderError, LibraryError
-from soundslike_nb import build as build_module
+from soundslike_nb.analysis import AnalysisSettings, Analyzer
 from soundslike_nb.audio import info
+from soundslike_nb.cli import main
 from soundslike_nb.libfile import read_provenance, read_table
+from soundslike_nb.library import Library
 
 
 class CountingEmbedder:
@@ -186,17 +189,17 @@ def test_a_twenty_minute_file_is_indexed_with_its_duration(tmp_path, write_sound
 
 
 @pytest.mark.parametrize("checkpoint_seconds", [0.0, 3600.0])  # each batch, or only at the kill
-def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisfx, monkeypatch,
+def test_killed_build_keeps_the_old_library_and_resumes(tmp_path, demo_dir, aisfx,
                                                         checkpoint_seconds):
     folder = tmp_path / "lib"
     shutil.copytree(demo_dir / "kenney", folder, ignore=shutil.ignore_patterns("[h-z]*"))
     out = tmp_path / "lib.parquet"
     old = sl.build_library(folder / "coin1.wav", out=out, embedder=aisfx, progress=False)
     before = out.read_bytes()
-    monkeypatch.setattr(build_module, "_CHECKPOINT_SECONDS", checkpoint_seconds)
     dying = CountingEmbedder(aisfx, stop_after_calls=1)
     with pytest.raises(KeyboardInterrupt):
-        sl.build_library(folder, out=out, embedder=dying, progress=False)
+        sl.build_library(folder, out=out, embedder=dying, progress=False,
+                         checkpoint_every_s=checkpoint_seconds)
     assert out.read_bytes() == before  # the previous library is intact
     assert len(old) == 1
     finished_before_kill = dying.embedded
@@ -216,9 +219,8 @@ def test_a_library_refuses_another_model(demo_library_file):
     with pytest.raises(EmbedderError) as caught:
         sl.load_library(demo_library_file, embedder=OtherModel())
     assert "aisfx-ismir2022" in str(caught.value) and "test-other-model" in str(caught.value)
-    lib = sl.load_library(demo_library_file)
     with pytest.raises(EmbedderError, match="test-other-model"):
-        lib.search(np.zeros(16000, np.float32), embedder=OtherModel())
+        Library(read_table(demo_library_file), analyzer=Analyzer(OtherModel()))
 
 
 def test_building_on_a_library_of_another_model_is_refused(tmp_path, write_sound, aisfx):
@@ -277,3 +279,118 @@ def test_vectors_are_read_from_files_of_other_writers(tmp_path):
     _legacy_file(holes, pa.list_(pa.float32(), 2), [[1, 2], None, [5, 6]])
     with pytest.raises(LibraryError, match="'embedding' has missing values"):
         read_table(holes)
+
+
+class FlakyEmbedder(CountingEmbedder):
+    """The real model, but it fails (as out of memory would) on sounds longer than a limit."""
+
+    def __init__(self, inner, *, fail_longer_than: int) -> None:
+        super().__init__(inner)
+        self.fail_longer_than = fail_longer_than
+
+    def embed(self, waveforms):
+        if any(len(waveform) > self.fail_longer_than for waveform in waveforms):
+            raise MemoryError("out of memory (simulated)")
+        return super().embed(waveforms)
+
+
+def test_an_analysis_failure_is_retried_but_an_undecodable_file_is_not(tmp_path, write_sound,
+                                                                        aisfx):
+    folder = tmp_path / "sounds"
+    write_sound("short.wav", 0.5, folder=folder)
+    write_sound("long.wav", 3.0, folder=folder)
+    (folder / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    out = tmp_path / "lib.parquet"
+    flaky = FlakyEmbedder(aisfx, fail_longer_than=44100)
+    first = sl.build_library(folder, out=out, embedder=flaky, progress=False)
+    assert set(first.rows["name"]) == {"short"}
+    assert set(first.failures) == {str(folder / "long.wav"), str(folder / "broken.wav")}
+    assert "out of memory" in first.failures[str(folder / "long.wav")]
+    records = read_provenance(out)["failures"]
+    assert records[str(folder / "long.wav")]["retry"] is True
+    assert records[str(folder / "broken.wav")]["retry"] is False
+
+    counting = CountingEmbedder(aisfx)
+    second = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    assert set(second.rows["name"]) == {"short", "long"}  # the passing failure was retried
+    assert counting.embedded == 1 and second.report.unchanged == 1
+    assert list(second.failures) == [str(folder / "broken.wav")]  # still remembered...
+    third = sl.build_library(folder, out=out, embedder=counting, progress=False)
+    assert counting.embedded == 1 and third.report.embedded == 0  # ...and not tried again
+
+
+def test_two_writers_never_lose_an_update(tmp_path, write_sound, aisfx):
+    import threading
+
+    from filelock import FileLock
+
+    write_sound("a.wav", 0.5, folder=tmp_path / "first")
+    write_sound("b.wav", 0.5, folder=tmp_path / "second", seed=1)
+    out = tmp_path / "lib.parquet"
+    outcome = {}
+    lock = FileLock(tmp_path / ".lib.parquet.lock")
+    lock.acquire()  # another writer is busy with the library
+    waiting = threading.Thread(target=lambda: outcome.update(lib=sl.build_library(
+        tmp_path / "second", out=out, embedder=aisfx, progress=False)))
+    waiting.start()
+    waiting.join(timeout=3.0)
+    assert waiting.is_alive()  # it waits for the other writer...
+    assert not out.exists()
+    # the other writer writes its library, then lets go
+    written = sl.build_library(tmp_path / "first", out=tmp_path / "other.parquet", embedder=aisfx,
+                               progress=False)
+    os.replace(tmp_path / "other.parquet", out)
+    assert len(written) == 1
+    assert list(sl.load_library(out).rows["name"]) == ["a"]  # a reader is never blocked
+    lock.release()
+    waiting.join(timeout=120)
+    # ...then starts from what it wrote: both sounds are there
+    assert sorted(outcome["lib"].rows["name"]) == ["a", "b"]
+    assert sorted(sl.load_library(out).rows["name"]) == ["a", "b"]
+
+
+def test_a_library_never_loads_a_model_nobody_named(tmp_path, demo_library_file, monkeypatch):
+    table = read_table(demo_library_file)
+    foreign = dict(table.provenance, embedder={**table.provenance["embedder"],
+                                               "id": "pyannote/embedding",
+                                               "source": "pyannote/embedding"})
+    out = tmp_path / "foreign.parquet"
+    from soundslike_nb.libfile import LibraryTable, write_table
+
+    write_table(LibraryTable(table.rows, table.embeddings, foreign, table.descriptors), out)
+    loaded = []
+    import soundslike_nb.analysis as analysis
+
+    monkeypatch.setattr(analysis, "get_embedder",
+                        lambda *args, **kwargs: loaded.append(args) or pytest.fail("loaded"))
+    lib = sl.load_library(out)
+    assert len(lib.similar_to(0, k=3)) == 3  # stored rows need no model
+    for attempt in (lambda: lib.search(np.zeros(44100, np.float32)),
+                    lambda: sl.build_library(tmp_path / "nothing-here", out=out,
+                                             progress=False)):
+        (tmp_path / "nothing-here").mkdir(exist_ok=True)
+        (tmp_path / "nothing-here" / "new.wav").write_bytes(
+            (Path(table.rows["path"][0])).read_bytes())
+        with pytest.raises(EmbedderError, match="loads only when you name it") as caught:
+            attempt()
+        assert "--embedder pyannote/embedding" in str(caught.value)
+    assert loaded == []
+    assert main(["search", str(out), str(table.rows["path"][0]), "-k", "2"]) == 0  # a row
+    assert main(["search", str(out), str(tmp_path / "nothing-here" / "new.wav")]) == 2
+
+
+def test_queries_are_analysed_with_the_librarys_recorded_settings(tmp_path, write_sound, aisfx):
+    write_sound("long.wav", 8.0, folder=tmp_path / "sounds", frequency=220.0)
+    out = tmp_path / "lib.parquet"
+    built = sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False,
+                             settings=AnalysisSettings(max_duration_s=2.0))
+    assert read_provenance(out)["analysis"]["max_duration_s"] == 2.0
+    lib = sl.load_library(out)
+    assert lib.settings.max_duration_s == 2.0 and lib.analyzer.settings.max_duration_s == 2.0
+    # the same file as an upload (bytes: no row to reuse) is analysed like the library's row
+    features = lib.features_of((tmp_path / "sounds" / "long.wav").read_bytes(), name="long.wav")
+    np.testing.assert_allclose(features.embedding, built.embeddings[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(features.descriptors, built.descriptors[0], rtol=1e-3, atol=1e-3)
+    with pytest.raises(LibraryError, match="analysed with"):
+        sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False,
+                         settings=AnalysisSettings(max_duration_s=5.0))

@@ -9,13 +9,8 @@ import pytest
 from soundslike_nb.errors import ParameterError
 from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable, write_table
 from soundslike_nb.library import load_library
-from soundslike_nb.projection import (
-    MIN_UMAP_SOUNDS,
-    LibraryMap,
-    map_for,
-    map_path,
-    membership_weights,
-)
+from soundslike_nb.projection import MIN_UMAP_SOUNDS, LibraryMap, membership_weights
+from soundslike_nb.sidecar import SidecarStore, read_stored, write_stored
 
 DIMENSION = 24
 
@@ -65,22 +60,28 @@ def test_transform_places_queries_among_their_neighbours_without_refitting(fitte
 
 
 @pytest.mark.slow
-def test_save_and_load_round_trip_checks_the_key(fitted, tmp_path):
+def test_stored_round_trip_checks_the_key(fitted, tmp_path):
     atlas, vectors, _ = fitted
-    path = tmp_path / "lib.parquet.map"
-    atlas.save(path, key="abc")
-    with np.load(path, allow_pickle=False) as stored:  # plain arrays, never a pickle
-        assert "coordinates" in stored.files
-    loaded = LibraryMap.load(path, embeddings=vectors, key="abc")
+    store = SidecarStore(tmp_path / "lib.parquet")
+    assert store.save("map", "abc", *atlas.to_stored())
+    stored = read_stored(tmp_path / "lib.parquet.map")  # plain arrays, never a pickle
+    assert set(stored.arrays) == {"coordinates"}
+
+    def read(stored, reference=vectors):
+        return LibraryMap.from_stored(stored, reference=reference)
+
+    loaded = store.load("map", "abc", read)
     assert loaded is not None and loaded.method == "umap"
     np.testing.assert_array_equal(loaded.coordinates, atlas.coordinates)
     np.testing.assert_allclose(loaded.transform(vectors[:3] + 0.01), atlas.transform(
         vectors[:3] + 0.01), atol=1e-6)
-    assert LibraryMap.load(path, embeddings=vectors, key="other") is None
-    assert LibraryMap.load(path, embeddings=vectors[:-1], key="abc") is None
-    assert LibraryMap.load(tmp_path / "missing.map", embeddings=vectors) is None
-    (tmp_path / "junk.map").write_bytes(b"not a map")
-    assert LibraryMap.load(tmp_path / "junk.map", embeddings=vectors) is None
+    assert store.load("map", "other", read) is None
+    assert store.load("map", "abc", lambda stored: read(stored, vectors[:-1])) is None
+    assert SidecarStore(tmp_path / "missing.parquet").load("map", "abc", read) is None
+    (tmp_path / "junk.parquet.map").write_bytes(b"not a map")
+    assert SidecarStore(tmp_path / "junk.parquet").load("map", "abc", read) is None
+    write_stored(tmp_path / "other.parquet.map", {"kind": "index", "key": "abc"}, {})
+    assert SidecarStore(tmp_path / "other.parquet").load("map", "abc", read) is None
 
 
 def test_small_libraries_get_a_pca_map_and_say_so():
@@ -127,22 +128,23 @@ def _library_file(tmp_path, vectors: np.ndarray) -> str:
     return path
 
 
-def test_map_for_fits_once_and_refits_only_when_the_library_changes(tmp_path, monkeypatch):
+def test_the_library_map_fits_once_and_refits_only_when_the_library_changes(tmp_path,
+                                                                               monkeypatch):
     vectors, _ = clustered(12)  # few sounds: a PCA map, so the test needs no UMAP
     path = _library_file(tmp_path, vectors)
-    first = map_for(load_library(path), progress=False)
-    assert (tmp_path / "lib.parquet.map").exists() and map_path(path).endswith(".parquet.map")
+    first = load_library(path).map(progress=False)
+    assert (tmp_path / "lib.parquet.map").exists()
 
     def no_fit(self, *args, **kwargs):
         raise AssertionError("the stored map should have been used")
 
     with monkeypatch.context() as patch:
         patch.setattr(LibraryMap, "fit", no_fit)
-        again = map_for(load_library(path), progress=False)
+        again = load_library(path).map(progress=False)
     np.testing.assert_array_equal(again.coordinates, first.coordinates)
 
     changed = vectors.copy()
     changed[0] += 1.0
     path = _library_file(tmp_path, changed)
-    refit = map_for(load_library(path), progress=False)
+    refit = load_library(path).map(progress=False)
     assert not np.array_equal(refit.coordinates, first.coordinates)

@@ -12,15 +12,14 @@ import pandas as pd
 import pytest
 
 import soundslike_nb as sl
+from soundslike_nb.analysis import AnalysisSettings
 from soundslike_nb.audio import load
 from soundslike_nb.cli import main, parse_weights
 from soundslike_nb.descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES, describe
 from soundslike_nb.errors import ParameterError
-from soundslike_nb.index import SoundIndex
-from soundslike_nb.index_cache import space_path
 from soundslike_nb.libfile import LibraryTable, read_table, write_table
-from soundslike_nb.library import ASPECTS, Library
-from soundslike_nb.pipeline import DEFAULT_MAX_ANALYSIS_S
+from soundslike_nb.library import RESULT_COLUMNS, Library
+from soundslike_nb.search import IndexSettings, IvfSettings, SoundIndex
 from soundslike_nb.space import ASPECT_NAMES, DEFAULT_WEIGHTS
 
 pytestmark = pytest.mark.slow
@@ -34,8 +33,15 @@ def demo_copy(tmp_path, demo_library_file):
     return out
 
 
+ASPECTS = ASPECT_NAMES
+
+
+def space_path(library_path: str) -> str:
+    return f"{library_path}.space"
+
+
 def test_aspects_agree_and_defaults_are_positive():
-    assert ASPECTS == ASPECT_NAMES
+    assert RESULT_COLUMNS[-len(ASPECTS):] == list(ASPECTS)
     assert all(DEFAULT_WEIGHTS[aspect] > 0 for aspect in ASPECTS)  # index rows use sqrt(w)
 
 
@@ -49,7 +55,7 @@ def test_descriptors_are_stored_with_their_version(demo_library_file, aisfx):
     np.testing.assert_array_equal(lib.frame["descriptors"][3], lib.descriptors[3])
     row = 7  # the same decoded audio as the embedding, described alone, gives the same row
     waveform, _ = load(lib.rows["path"][row], sample_rate=aisfx.sample_rate,
-                       max_duration=DEFAULT_MAX_ANALYSIS_S)
+                       max_duration=AnalysisSettings().max_duration_s)
     np.testing.assert_allclose(describe([waveform], aisfx.sample_rate)[0], lib.descriptors[row],
                                rtol=1e-4, atol=1e-4)
 
@@ -114,19 +120,19 @@ def test_space_is_reused_then_refitted_when_the_library_changes(tmp_path, demo_d
     sl.build_library(folder, out=out, embedder=aisfx, progress=False)
     first = sl.load_library(out)
     before = first.search(first.rows["path"][5], k=8)
-    key = first.space.key
     stamp = os.stat(space_path(str(out))).st_mtime_ns
     reloaded = sl.load_library(out)
     pd.testing.assert_frame_equal(reloaded.search(reloaded.rows["path"][5], k=8), before)
-    assert reloaded.space.key == key
     assert os.stat(space_path(str(out))).st_mtime_ns == stamp  # read, not refitted
 
     os.remove(folder / "coin1.wav")
     changed = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
     assert changed.report.removed == 1
     refitted = sl.load_library(out)
-    assert refitted.space.key != key and refitted.space.n_fitted == len(refitted)
-    assert sl.load_library(out).space.key == refitted.space.key
+    assert refitted.space.n_fitted == len(refitted) == len(first) - 1
+    stamp = os.stat(space_path(str(out))).st_mtime_ns
+    assert sl.load_library(out).space.n_fitted == len(refitted)
+    assert os.stat(space_path(str(out))).st_mtime_ns == stamp  # the refitted one is reused
 
 
 def test_a_library_without_descriptors_searches_by_the_cnn_and_is_upgraded(
@@ -156,8 +162,9 @@ def test_exact_flag_scans_every_row_of_an_ivf_index():
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((3000, 24)).astype(np.float32)
     durations = rng.uniform(0.1, 10, 3000)
-    index = SoundIndex(vectors, durations, kind="ivf")
-    index._scan_budget = 10  # a budget far too small, as for a query unlike every row
+    # the smallest budget: far too small, as for a query unlike every row
+    index = SoundIndex(vectors, durations,
+                       settings=IndexSettings(kind="ivf", ivf=IvfSettings(target_recall=0.0)))
     queries = rng.standard_normal((20, 24)).astype(np.float32)
     exact = SoundIndex(vectors, durations, kind="exact").search(queries, k=10, duration=(1, 8))
     found = index.search(queries, k=10, duration=(1, 8), exact=True)

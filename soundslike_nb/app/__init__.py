@@ -24,4 +24,4 @@ if TYPE_CHECKING:
     from .widgets import App
 
 
-__getattr__ = lazy_exports(__name__, globals(), _LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -22,7 +22,9 @@ def open_library(library: str | os.PathLike | None, *,
             ``folders`` in memory (no file, so no stored map either).
         folders: the folders the library indexes; ``None`` opens the file as it is.
         progress: show progress bars.
-        embedder: the model for a new library (default: aisfx); an existing one keeps its own.
+        embedder: the model: for a new library the one to build it with (default: aisfx); for
+            an existing one, its own model named (needed for any model but the shipped one,
+            which is the only one a library file may load by itself).
 
     Example:
         >>> lib = open_library("data/demo.parquet", folders=["data/demo"])  # doctest: +SKIP
@@ -35,7 +37,7 @@ def open_library(library: str | os.PathLike | None, *,
     if folders is None:
         if library is None:
             raise LibraryError("give a library file, or the folders to build one from")
-        return load_library(library)
+        return load_library(library, embedder=embedder)
     if isinstance(folders, (str, os.PathLike)):
         folders = [folders]
     missing = [os.fspath(folder) for folder in folders if not os.path.exists(folder)]

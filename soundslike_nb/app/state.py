@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..analysis import SoundFeatures
 from ..errors import ParameterError, SoundslikeError
-from ..library import ASPECTS, Library, SoundFeatures
+from ..library import Library
 from ..projection import LibraryMap
+from ..space import ASPECT_NAMES
 from .uploads import UploadFolder, check_upload
 
 __all__ = ["K_MAX", "AppState", "DurationScale", "Query", "format_duration"]
@@ -52,14 +54,14 @@ class AppState:
 
     Args:
         library: the library searched.
-        atlas: its map (``projection.map_for(library)``), or ``None`` for no map.
+        atlas: its map (``library.map()``), or ``None`` for no map.
         k: how many results (1 to :data:`K_MAX`).
         duration: permitted ``(min_s, max_s)``; ``None`` at either end means no limit.
         weights: aspect weights (``space.DEFAULT_WEIGHTS`` for those left out).
         uploads: where uploaded query files are saved (default: a new temporary folder).
 
     Example:
-        >>> state = AppState(lib, atlas=map_for(lib))  # doctest: +SKIP
+        >>> state = AppState(lib, atlas=lib.map())  # doctest: +SKIP
         >>> state.set_query_row(3); state.k = 5  # doctest: +SKIP
         >>> list(state.results["rank"])  # doctest: +SKIP
         [1, 2, 3, 4, 5]
@@ -176,10 +178,7 @@ class AppState:
         except SoundslikeError as exc:
             self.set_error(str(exc))
             return False
-        point = None
-        if self.atlas is not None:
-            x, y = self.atlas.transform(features.embedding[None])[0]
-            point = (float(x), float(y))
+        point = None if self.atlas is None else self.library.map_point(features, self.atlas)
         self.query = Query(name=safe_name, features=features, source="upload", path=path,
                            point=point)
         self._search("query")
@@ -235,16 +234,16 @@ class AppState:
             return
         started = time.perf_counter()
         weights = (self._weights if self.has_aspects else
-                   {aspect: float(aspect == "cnn") for aspect in ASPECTS})
+                   {aspect: float(aspect == "cnn") for aspect in ASPECT_NAMES})
         try:
-            found = self.library.search_features(self.query.features, k=self._k,
-                                                 duration=self._duration, weights=weights,
-                                                 exclude=self.query.position)
-        except ParameterError as exc:
+            hits = self.library.hits(self.query.features, k=self._k, duration=self._duration,
+                                     weights=weights, exclude=self.query.position)
+        except SoundslikeError as exc:  # any of ours is a message in the app, not a traceback
             self.error = str(exc)
             self._changed(*cause, "error")
             return
-        found.insert(0, "position", [self.library.position_of(path) for path in found["path"]])
+        found = hits.to_frame()
+        found.insert(0, "position", hits.positions)
         self.results = found
         self.search_seconds = time.perf_counter() - started
         self._changed(*cause, "results", "error")
@@ -355,7 +354,7 @@ def _no_results() -> pd.DataFrame:
                          "name": pd.Series(dtype="string"), "path": pd.Series(dtype="string"),
                          "duration": pd.Series(dtype="float64"),
                          "similarity": pd.Series(dtype="float64"),
-                         **{aspect: pd.Series(dtype="float64") for aspect in ASPECTS}})
+                         **{aspect: pd.Series(dtype="float64") for aspect in ASPECT_NAMES}})
 
 
 def library_title(library: Library) -> str:

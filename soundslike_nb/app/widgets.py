@@ -18,8 +18,9 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..errors import SoundslikeError
-from ..library import ASPECTS, Library
-from ..projection import LibraryMap, map_for
+from ..library import Library
+from ..projection import LibraryMap
+from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .map_view import MapView
 from .media import DownloadButton, SoundUpload, player
 from .state import K_MAX, AppState, DurationScale, format_duration, library_title
@@ -69,14 +70,14 @@ class App:
                  upload_folder: str | None = None, progress: bool = True,
                  atlas: LibraryMap | None = None) -> None:
         if show_map and atlas is None and len(library):
-            atlas = map_for(library, progress=progress)
+            atlas = library.map(progress=progress)
         self.state = AppState(library, atlas=atlas if show_map else None, k=k,
                               uploads=UploadFolder(upload_folder))
-        _warm_up(library)
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
         self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
         self._build()
         self.state.observe(self._update)
+        self._warm_up()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -111,7 +112,7 @@ class App:
         self.range_label = widgets.HTML()
         self.range_slider.observe(self._guarded(self._range_moved), "value")
         self.weight_sliders = {}
-        for aspect in ASPECTS:
+        for aspect in ASPECT_NAMES:
             label, tooltip = _ASPECT_LABELS[aspect]
             slider = widgets.FloatSlider(
                 value=state.weights[aspect], min=0.0, max=1.0, step=0.05, description=label,
@@ -122,8 +123,7 @@ class App:
                 lambda change, aspect=aspect: state.set_weights({aspect: change["new"]})), "value")
             self.weight_sliders[aspect] = slider
         self.reset_weights = widgets.Button(description="default weights",
-                                            tooltip="overall 1, timbre 0.1, spectrum 0.25, "
-                                                    "envelope 0.1 (chosen by measurement)",
+                                            tooltip=_default_weights_text(),
                                             layout=widgets.Layout(width="130px"))
         self.reset_weights.on_click(self._guarded(lambda _button: self._reset_weights()))
         self.error = widgets.HTML()
@@ -162,9 +162,20 @@ class App:
                                 "weights"}))
 
     def _reset_weights(self) -> None:
-        from ..space import DEFAULT_WEIGHTS
-
         self.state.set_weights(DEFAULT_WEIGHTS)
+
+    def _warm_up(self) -> None:
+        """Load the model now, so that the first upload is answered as fast as the next ones;
+        a model that cannot load is said at once, and the upload that needs it is disabled."""
+        library = self.state.library
+        if len(library) == 0:
+            return
+        try:
+            embedder = library.embedder
+            embedder.embed([np.zeros(embedder.sample_rate // 10, np.float32)])
+        except SoundslikeError as exc:
+            self.upload.disabled = True
+            self._show_error(f"uploads are off: {exc}")
 
     # -- writing to the state ----------------------------------------------------------------
 
@@ -267,13 +278,14 @@ class App:
         for position, rank, name, path, seconds, similarity, *cosines in zip(
                 results["position"], results["rank"], results["name"], results["path"],
                 results["duration"], results["similarity"],
-                *(results[aspect] for aspect in ASPECTS)):
+                *(results[aspect] for aspect in ASPECT_NAMES)):
             use = widgets.Button(description="more like this", tooltip=f"search with {name}",
                                  layout=widgets.Layout(width="124px"))
             use.on_click(self._guarded(
                 lambda _button, row=int(position): self.state.set_query_row(row)))
             why = " · ".join(f"{_ASPECT_LABELS[aspect][0]} {cosine:.2f}"
-                             for aspect, cosine in zip(ASPECTS, cosines) if np.isfinite(cosine))
+                             for aspect, cosine in zip(ASPECT_NAMES, cosines)
+                             if np.isfinite(cosine))
             rows.append(_row(str(rank), name, format_duration(seconds), f"{similarity:.3f}",
                              [self._cached(self._players, path, lambda p: player(p)),
                               self._cached(self._downloads, path, DownloadButton), use],
@@ -339,12 +351,8 @@ def _row(rank: str, name: str, duration: str, similarity: str, extra: list,
     return row
 
 
-def _warm_up(library: Library) -> None:
-    """Load the model now, so that the first upload is answered as fast as the next ones."""
-    if len(library) == 0:
-        return
-    try:
-        embedder = library.embedder
-        embedder.embed([np.zeros(embedder.sample_rate // 10, np.float32)])
-    except SoundslikeError as exc:
-        _log.warning("the library's model could not be loaded: %s", exc)
+def _default_weights_text() -> str:
+    """``overall 1, timbre 0.1, ...`` from the defaults themselves (never copied by hand)."""
+    values = ", ".join(f"{_ASPECT_LABELS[aspect][0]} {DEFAULT_WEIGHTS[aspect]:g}"
+                       for aspect in ASPECT_NAMES)
+    return f"{values} (chosen by measurement)"

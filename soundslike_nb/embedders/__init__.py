@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EmbedderError
 
-__all__ = ["DEFAULT_EMBEDDER", "Embedder", "get_embedder"]
+__all__ = ["DEFAULT_EMBEDDER", "Embedder", "check_same_model", "get_embedder", "is_shipped"]
 
 #: The model used when none is named: the shipped sound-effects CNN, which works offline.
 DEFAULT_EMBEDDER = "aisfx"
@@ -78,3 +78,38 @@ def get_embedder(
         f"unknown embedder {text!r}: use 'aisfx', a pyannote.audio hub id such as "
         "'pyannote/embedding', or the path of a local pyannote checkpoint"
     )
+
+
+def is_shipped(model_info: dict[str, Any]) -> bool:
+    """Whether a provenance record names the shipped default model (the one model that loads
+    without the user naming it).
+
+    Example:
+        >>> is_shipped({"id": "aisfx-ismir2022"}), is_shipped({"id": "pyannote/embedding"})
+        (True, False)
+    """
+    return str(model_info.get("id", "")).lower() in _AISFX_NAMES
+
+
+def check_same_model(expected: dict[str, Any], actual: dict[str, Any], *, where: str = "") -> None:
+    """Refuse a model other than the one a library records, naming both.
+
+    Example:
+        >>> check_same_model({"id": "a", "dimension": 2}, {"id": "a", "dimension": 2})
+    """
+    same = (actual.get("id") == expected.get("id")
+            and actual.get("weights_sha256") == expected.get("weights_sha256")
+            and actual.get("frontend") == expected.get("frontend")
+            and int(actual.get("dimension", -1)) == int(expected.get("dimension", -2)))
+    if not same:
+        raise EmbedderError(
+            f"the library {where or ''!s} was embedded by {_describe(expected)}, the query by "
+            f"{_describe(actual)}: their similarities mean nothing; rebuild the library with "
+            "the query's model (a new output file) or search with the library's"
+        )
+
+
+def _describe(model: dict[str, Any]) -> str:
+    frontend = f", front end {model['frontend']}" if model.get("frontend") else ""
+    return (f"{model.get('id')!r} ({model.get('dimension')}-d, weights "
+            f"{str(model.get('weights_sha256'))[:12]}{frontend})")

@@ -1,4 +1,4 @@
-"""Pieces shared by exact and IVF search: the running top-k, row normalisation, removing
+"""Pieces shared by the index and its backends: the running top-k, row normalisation, removing
 excluded rows, and the argument checks with their messages."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 ROW_CHUNK = 16_384  # rows converted at once while normalising and adding
 

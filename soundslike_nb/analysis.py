@@ -1,0 +1,347 @@
+"""Audio → :class:`SoundFeatures`: the only way a sound is analysed, for a build, on a Dask
+worker and for a query.
+
+An :class:`Analyzer` pairs an embedding model with :class:`AnalysisSettings`. The settings are
+recorded in the library file's provenance, and every query of that library is analysed with
+them, so a query is always heard the way its library was. :meth:`Analyzer.analyse_files`
+decodes in background threads while the model embeds the previous batch, and computes the
+classic descriptors from the same waveforms on the model's device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .audio import AudioInfo, AudioSource, load, validate_waveform
+from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
+from .embedders import DEFAULT_EMBEDDER, Embedder, check_same_model, get_embedder, is_shipped
+from .errors import AudioError, EmbedderError, ParameterError
+from .scan import FileEntry
+
+__all__ = ["AnalysisSettings", "Analyzer", "Batch", "Decoded", "Failure", "SoundFeatures",
+           "load_model", "model_for_library", "refuse_unnamed"]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How sounds are analysed; recorded in a library's provenance and reused for its queries.
+
+    Args:
+        max_duration_s: analyse at most this many seconds from the start of a file (memory
+            stays bounded; the duration column still holds the full length). ``None``: all.
+        descriptor_version: the classic descriptors' version (``descriptors.DESCRIPTOR_VERSION``);
+            a library recorded with another one is searched by its embedding alone.
+        device: where the model and the descriptors run: ``"cpu"``, ``"cuda"``... or ``None``
+            for a GPU when there is one. A per-machine choice: never taken from a file.
+
+    Example:
+        >>> AnalysisSettings(max_duration_s=30).record()["max_duration_s"]
+        30.0
+    """
+
+    max_duration_s: float | None = 600.0
+    descriptor_version: str = DESCRIPTOR_VERSION
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        limit = self.max_duration_s
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
+                    math.isfinite(limit) and limit > 0):
+                raise ParameterError(f"max_duration_s must be a number of seconds > 0 or None, "
+                                     f"got {limit!r}")
+            object.__setattr__(self, "max_duration_s", float(limit))
+
+    def record(self) -> dict[str, Any]:
+        """What a library file records (the device is a per-machine choice and is not)."""
+        return {"max_duration_s": self.max_duration_s,
+                "descriptor_version": self.descriptor_version}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None, *,
+                    device: str | None = None) -> AnalysisSettings:
+        """The settings a library file recorded; a file written before they were recorded was
+        analysed with the defaults of its time (600 s, descriptors version 1).
+
+        Example:
+            >>> AnalysisSettings.from_record(None).max_duration_s
+            600.0
+        """
+        record = dict(record or {})
+        return cls(max_duration_s=record.get("max_duration_s", 600.0),
+                   descriptor_version=str(record.get("descriptor_version", "1")), device=device)
+
+
+@dataclass(frozen=True)
+class SoundFeatures:
+    """What a search compares: a sound's embedding and its descriptors (``None`` when they are
+    not computed)."""
+
+    embedding: np.ndarray
+    descriptors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a file was not analysed. ``retry``: a passing failure (out of memory, an error
+    inside the model) that the next build tries again; otherwise the file cannot be decoded,
+    which is remembered while the file is unchanged."""
+
+    reason: str
+    retry: bool = False
+
+
+@dataclass
+class Decoded:
+    """One file decoded to the model's rate (``waveform``), with its header facts."""
+
+    entry: FileEntry
+    info: AudioInfo
+    waveform: np.ndarray
+
+
+@dataclass
+class Batch:
+    """One step of :meth:`Analyzer.analyse_files`: analysed files with their embeddings and
+    descriptors (one row per item of ``decoded``), and failures (path → :class:`Failure`)."""
+
+    decoded: list[Decoded] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+    descriptors: np.ndarray | None = None
+    failures: dict[str, Failure] = field(default_factory=dict)
+    audio_seconds: float = 0.0
+
+
+class Analyzer:
+    """An embedding model and the settings it analyses sounds with.
+
+    Args:
+        embedder: the model (:func:`~soundslike_nb.embedders.get_embedder`).
+        settings: see :class:`AnalysisSettings`.
+        batch_files: files per batch while analysing files.
+        decode_threads: threads decoding the next batch while the model runs.
+
+    Example:
+        >>> analyzer = Analyzer(get_embedder("aisfx"))  # doctest: +SKIP
+        >>> analyzer.analyse("door.wav").embedding.shape  # doctest: +SKIP
+        (512,)
+    """
+
+    def __init__(self, embedder: Embedder, settings: AnalysisSettings | None = None, *,
+                 batch_files: int = 16, decode_threads: int = 2) -> None:
+        self.embedder = embedder
+        self.settings = settings if settings is not None else AnalysisSettings()
+        self.batch_files = max(1, int(batch_files))
+        self.decode_threads = max(1, int(decode_threads))
+
+    def __repr__(self) -> str:
+        return f"Analyzer({self.embedder.id!r}, {self.settings})"
+
+    @property
+    def describes(self) -> bool:
+        """Whether this version computes the descriptors the settings name."""
+        return self.settings.descriptor_version == DESCRIPTOR_VERSION
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a library file records about its analysis: the model and the settings."""
+        model = self.embedder.provenance
+        return {"embedder": model,
+                "analysis": {**self.settings.record(), "frontend": model.get("frontend")}}
+
+    # -- one sound ---------------------------------------------------------------------------
+
+    def analyse(self, source: AudioSource | np.ndarray, *, name: str | None = None
+                ) -> SoundFeatures:
+        """Analyse one sound: a path, the bytes of a file, or a mono waveform at the model's
+        rate. Raises :class:`AudioError` or :class:`EmbedderError` naming it.
+
+        Example:
+            >>> analyzer.analyse(b"RIFF...", name="upload.wav")  # doctest: +SKIP
+        """
+        label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike))
+                         else "<query>")
+        if isinstance(source, np.ndarray):
+            waveform = validate_waveform(source, name=label)
+        else:
+            waveform, _ = load(source, sample_rate=self.embedder.sample_rate, name=name,
+                               max_duration=self.settings.max_duration_s)
+        try:
+            embeddings = self._embed([waveform])
+            descriptors = self._describe([waveform]) if self.describes else None
+        except EmbedderError:
+            raise
+        except Exception as exc:  # the model's own errors, said with the sound's name
+            raise EmbedderError(f"{label!r}: analysis failed ({type(exc).__name__}: {exc})"
+                                ) from exc
+        if not np.isfinite(embeddings).all():
+            raise EmbedderError(f"{label!r}: the model produced NaN or infinite values")
+        return SoundFeatures(embeddings[0], None if descriptors is None else descriptors[0])
+
+    # -- many files --------------------------------------------------------------------------
+
+    def analyse_files(self, entries: Sequence[FileEntry]) -> Iterator[Batch]:
+        """Decode, embed and describe files, yielding one :class:`Batch` per ``batch_files``.
+
+        Decoding (libsndfile and soxr release the GIL) runs in background threads one batch
+        ahead of the model. A file that fails is a :class:`Failure` of its batch, never an
+        exception; only a broken model (wrong output shape) stops the run.
+
+        Example:
+            >>> for batch in analyzer.analyse_files(entries):  # doctest: +SKIP
+            ...     print(len(batch.decoded), batch.embeddings.shape)
+        """
+        with ThreadPoolExecutor(max_workers=self.decode_threads,
+                                thread_name_prefix="decode") as pool:
+
+            def submit(chunk: Sequence[FileEntry]) -> list[Future]:
+                return [pool.submit(self._decode, entry) for entry in chunk]
+
+            chunks = iter(_chunks(entries, self.batch_files))
+            current = next(chunks, None)
+            pending = submit(current) if current is not None else []
+            while current is not None:
+                following = next(chunks, None)
+                ahead = submit(following) if following is not None else []
+                batch = Batch()
+                for entry, future in zip(current, pending):
+                    outcome = future.result()
+                    if isinstance(outcome, Failure):
+                        batch.failures[entry.path] = outcome
+                    else:
+                        batch.decoded.append(outcome)
+                        batch.audio_seconds += outcome.info.duration
+                self._analyse_batch(batch)
+                yield batch
+                current, pending = following, ahead
+
+    def _decode(self, entry: FileEntry) -> Decoded | Failure:
+        try:
+            waveform, info = load(entry.path, sample_rate=self.embedder.sample_rate,
+                                  max_duration=self.settings.max_duration_s)
+        except AudioError as exc:
+            return Failure(str(exc).removeprefix(f"{entry.path!r}: "))
+        except MemoryError:
+            return Failure("out of memory while decoding", retry=True)
+        return Decoded(entry=entry, info=info, waveform=waveform)
+
+    def _analyse_batch(self, batch: Batch) -> None:
+        """Fill ``batch.embeddings`` and ``batch.descriptors``; a sound the model or the
+        descriptors fail on becomes a retried failure, the others are kept."""
+        try:
+            embeddings = self._embed([item.waveform for item in batch.decoded])
+            descriptors = (self._describe([item.waveform for item in batch.decoded])
+                           if self.describes else None)
+        except EmbedderError:
+            raise
+        except Exception:  # one bad sound (or a passing fault) must not cost the batch
+            return self._analyse_one_by_one(batch)
+        bad = ~np.isfinite(embeddings).all(axis=1)
+        for position in np.flatnonzero(bad):
+            batch.failures[batch.decoded[position].entry.path] = Failure(
+                "the model produced NaN or infinite values", retry=True)
+        keep = ~bad
+        batch.decoded = [item for item, kept in zip(batch.decoded, keep) if kept]
+        batch.embeddings = embeddings[keep]
+        batch.descriptors = None if descriptors is None else descriptors[keep]
+
+    def _analyse_one_by_one(self, batch: Batch) -> None:
+        kept, embeddings, descriptors = [], [], []
+        for item in batch.decoded:
+            try:
+                features = self.analyse(item.waveform, name=item.entry.path)
+            except (EmbedderError, AudioError) as exc:
+                reason = str(exc).removeprefix(f"{item.entry.path!r}: ")
+                batch.failures[item.entry.path] = Failure(reason, retry=True)
+                continue
+            kept.append(item)
+            embeddings.append(features.embedding)
+            descriptors.append(features.descriptors)
+        batch.decoded = kept
+        batch.embeddings = (np.stack(embeddings) if embeddings else
+                            np.zeros((0, self.embedder.dimension), np.float32))
+        batch.descriptors = (None if not self.describes else np.stack(descriptors)
+                             if descriptors else np.zeros((0, len(FEATURE_NAMES)), np.float32))
+
+    def _embed(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        if not waveforms:
+            return np.zeros((0, self.embedder.dimension), np.float32)
+        vectors = np.asarray(self.embedder.embed(waveforms), dtype=np.float32)
+        if vectors.shape != (len(waveforms), self.embedder.dimension):
+            raise EmbedderError(
+                f"embedder {self.embedder.id!r} returned shape {vectors.shape} for "
+                f"{len(waveforms)} sounds; expected ({len(waveforms)}, "
+                f"{self.embedder.dimension})")
+        return vectors
+
+    def _describe(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        from .descriptors import describe
+
+        device = getattr(self.embedder, "device", None)  # the descriptors run beside the model
+        return describe(waveforms, self.embedder.sample_rate,
+                        device=None if device is None else str(device))
+
+
+def _chunks(entries: Sequence[FileEntry], size: int) -> Iterable[Sequence[FileEntry]]:
+    for start in range(0, len(entries), size):
+        yield entries[start:start + size]
+
+
+def load_model(embedder: str | os.PathLike | Embedder, *, token: str | None = None,
+               device: str | None = None) -> Embedder:
+    """A model by name or checkpoint (:func:`~soundslike_nb.embedders.get_embedder`), or an
+    :class:`Embedder` object, checked to be one."""
+    if isinstance(embedder, (str, os.PathLike)):
+        return get_embedder(embedder, token=token, device=device)
+    if not all(hasattr(embedder, name) for name in ("embed", "provenance", "sample_rate")):
+        raise EmbedderError(f"{embedder!r} is neither a model name nor an Embedder")
+    return embedder
+
+
+def refuse_unnamed(model_info: Mapping[str, Any], *, where: str = "") -> None:
+    """Raise unless the model a library records may load without the user naming it: only
+    the shipped default may. A library file must never make the program load (and unpickle)
+    a model the user did not choose.
+
+    Example:
+        >>> refuse_unnamed({"id": "aisfx-ismir2022"})
+        >>> try:
+        ...     refuse_unnamed({"id": "pyannote/embedding"})
+        ... except EmbedderError as error:
+        ...     print(str(error).split(", which")[0])
+        the library was embedded by 'pyannote/embedding'
+    """
+    if is_shipped(model_info):
+        return
+    source = str(model_info.get("source") or model_info.get("id") or "")
+    label = f"the library {where}" if where else "the library"
+    raise EmbedderError(
+        f"{label} was embedded by {source!r}, which soundslike_nb loads only when you name it: "
+        f"pass embedder={source!r} (Python), --embedder {source} (command line) or "
+        f"EMBEDDER = {source!r} (notebook)")
+
+
+def model_for_library(model_info: Mapping[str, Any], *,
+                      embedder: str | os.PathLike | Embedder | None = None,
+                      token: str | None = None, device: str | None = None,
+                      where: str = "") -> Embedder:
+    """The model to analyse a library's new sounds and queries with: the one the user names
+    (refused unless it is the one the library records), else the library's own if it is the
+    shipped default (:func:`refuse_unnamed`).
+
+    Example:
+        >>> model_for_library(lib.provenance["embedder"], device="cpu")  # doctest: +SKIP
+    """
+    if embedder is None:
+        refuse_unnamed(model_info, where=where)
+        embedder = DEFAULT_EMBEDDER
+    model = load_model(embedder, token=token, device=device)
+    check_same_model(dict(model_info), model.provenance, where=where)
+    return model

@@ -1,0 +1,159 @@
+"""Ranking a library's sounds against a query: the fitted similarity space and the index over
+it, made by one factory and kept in the library's sidecar store.
+
+A :class:`Searcher` turns a query's :class:`~soundslike_nb.analysis.SoundFeatures` and aspect
+weights into :class:`~soundslike_nb.search.Hits`: row positions, the weighted score and the
+cosine of each aspect, recomputed exactly from the stored vectors of the hits. It also gives
+the rows the map is fitted on (:meth:`Searcher.map_rows`) and a query's point on them
+(:meth:`Searcher.map_vector`), so that the map and the search live in one space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .analysis import SoundFeatures
+from .errors import ParameterError
+from .search import Hits, IndexSettings, SoundIndex
+from .search.index import INDEX_FORMAT
+from .sidecar import SidecarStore, sidecar_key
+from .space import ASPECT_NAMES, DEFAULT_WEIGHTS, SimilaritySpace, check_weights
+
+__all__ = ["Searcher"]
+
+DurationRange = tuple[float | None, float | None] | None
+
+
+class Searcher:
+    """A library's similarity space (``None`` without descriptors) and its index.
+
+    Build it with :meth:`for_library`; ``rows`` is the library's row table (for the hits).
+
+    Example:
+        >>> searcher = Searcher.for_library(rows, embeddings, descriptors,  # doctest: +SKIP
+        ...                                 store=SidecarStore(None), content="...")
+        >>> searcher.search(features, k=5).to_frame()  # doctest: +SKIP
+    """
+
+    def __init__(self, rows: pd.DataFrame, embeddings: np.ndarray,
+                 descriptors: np.ndarray | None, space: SimilaritySpace | None,
+                 index: SoundIndex) -> None:
+        self.rows = rows
+        self.embeddings = embeddings
+        self.descriptors = descriptors
+        self.space = space
+        self.index = index
+
+    def __repr__(self) -> str:
+        space = "fitted space" if self.space is not None else "embedding only"
+        return f"<Searcher over {len(self.rows)} sounds, {space}, {self.index!r}>"
+
+    @classmethod
+    def for_library(cls, rows: pd.DataFrame, embeddings: np.ndarray,
+                    descriptors: np.ndarray | None, *, store: SidecarStore, content: str,
+                    settings: IndexSettings | None = None) -> Searcher:
+        """The one factory: the space and the index reloaded from ``store`` when they were
+        made from this ``content`` (:func:`~soundslike_nb.sidecar.content_key`) with these
+        options, else fitted and built, and saved there (a failed save is only logged)."""
+        settings = settings if settings is not None else IndexSettings()
+        space = None
+        if descriptors is not None and len(rows):
+            space = _space_for(embeddings, descriptors, store=store, content=content)
+        durations = rows["duration"].to_numpy()
+        options = {"space": None if space is None else space.options,
+                   "weights": dict(DEFAULT_WEIGHTS), **settings.options()}
+        key = sidecar_key("index", content, options, INDEX_FORMAT)
+        index = store.load("index", key, SoundIndex.from_stored)
+        if index is None:
+            vectors = (embeddings if space is None
+                       else space.index_rows(embeddings, descriptors))
+            index = SoundIndex(vectors, durations, settings=settings)
+            store.save("index", key, *index.to_stored())
+        return cls(rows, embeddings, descriptors, space, index)
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def search(self, features: SoundFeatures, *, k: int = 10, duration: DurationRange = None,
+               weights: Mapping[str, float] | None = None, exclude: int | None = None) -> Hits:
+        """The ``k`` rows most similar to ``features``, most similar first.
+
+        ``weights`` weigh the aspects (those left out keep :data:`DEFAULT_WEIGHTS`);
+        ``exclude`` leaves out one row (the query itself, for "more like this").
+        """
+        merged = check_weights(weights)
+        if self.space is None:
+            if self.descriptors is None and any(
+                    float((weights or {}).get(aspect, 0)) for aspect in ASPECT_NAMES[1:]):
+                raise ParameterError(
+                    "this library has no descriptors (written by an older soundslike_nb): "
+                    "index it again to weight timbre, spectrum or envelope")
+            query, exact = np.asarray(features.embedding, dtype=np.float32), False
+        else:
+            if features.descriptors is None:
+                raise ParameterError("the query has no descriptors; analyse it with "
+                                     "Library.features_of")
+            query = self.space.query_row(features.embedding, features.descriptors, merged)
+            # Weights other than the defaults scan every row: an approximate index is
+            # calibrated for the default weighting only, and no true neighbour may be lost.
+            exact = not np.allclose(_shares(merged), _shares(DEFAULT_WEIGHTS), rtol=0,
+                                    atol=1e-9)
+        found = self.index.search(query, k=k, duration=duration, exact=exact,
+                                  exclude=None if exclude is None else [exclude])
+        return self._hits(found.indices[0], features, merged)
+
+    def _hits(self, indices: np.ndarray, features: SoundFeatures,
+              weights: dict[str, float]) -> Hits:
+        """Hits scored exactly from the stored vectors (the index ranks by float16 codes)."""
+        positions = indices[indices >= 0]
+        cosines = np.full((len(positions), len(ASPECT_NAMES)), np.nan)
+        if self.space is None:
+            query = np.asarray(features.embedding, np.float64)
+            rows = self.embeddings[positions].astype(np.float64)
+            norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(query)
+            cosines[:, 0] = rows @ query / np.where(norms > 0, norms, 1.0)
+            score = cosines[:, 0]
+        else:
+            query = self.space.transform(features.embedding[None], features.descriptors[None])[0]
+            rows = self.space.transform(self.embeddings[positions], self.descriptors[positions])
+            cosines = self.space.aspect_cosines(query, rows).astype(np.float64)
+            score = cosines @ _shares(weights)
+        order = np.argsort(-score, kind="stable")
+        return Hits(self.rows, positions[order], score[order], cosines[order], ASPECT_NAMES)
+
+    # -- the map's space ---------------------------------------------------------------------
+
+    def map_rows(self) -> np.ndarray:
+        """The rows the search compares at the default weights (what the index holds): the
+        map is fitted on these, so a query's neighbours sit near its star."""
+        if self.space is None:
+            return np.asarray(self.embeddings, dtype=np.float32)
+        return self.space.index_rows(self.embeddings, self.descriptors)
+
+    def map_vector(self, features: SoundFeatures) -> np.ndarray:
+        """A query's row in :meth:`map_rows`' space (to place it on the map)."""
+        if self.space is None or features.descriptors is None:
+            return np.asarray(features.embedding, dtype=np.float32)
+        return self.space.index_rows(features.embedding[None], features.descriptors[None])[0]
+
+
+def _space_for(embeddings: np.ndarray, descriptors: np.ndarray, *, store: SidecarStore,
+               content: str) -> SimilaritySpace:
+    from .space import FORMAT_VERSION
+
+    space = SimilaritySpace()
+    key = sidecar_key("space", content, space.options, FORMAT_VERSION)
+    stored = store.load("space", key, SimilaritySpace.from_stored, mmap=False)
+    if stored is not None:
+        return stored
+    space.fit(embeddings, descriptors)
+    store.save("space", key, *space.to_stored())
+    return space
+
+
+def _shares(weights: Mapping[str, float]) -> np.ndarray:
+    """Each aspect's share of the total weight (what the ranking depends on)."""
+    values = np.array([float(weights[aspect]) for aspect in ASPECT_NAMES])
+    return values / values.sum()
