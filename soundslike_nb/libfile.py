@@ -102,7 +102,8 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
     """Write a library file atomically: readers see the old file or the new one, never half.
 
     Example:
-        >>> write_table(LibraryTable(empty_rows(), np.zeros((0, 4), np.float32)), "x.parquet")
+        >>> write_table(LibraryTable(empty_rows(), np.zeros((0, 4), np.float32)),  # doctest: +SKIP
+        ...             "x.parquet")
     """
     import pyarrow as pa
     import pyarrow.parquet as pq

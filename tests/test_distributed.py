@@ -100,3 +100,11 @@ def test_a_cluster_that_cannot_finish_says_so(tmp_path, demo_dir):
     finally:
         client.close()
     assert not (tmp_path / "lib.parquet").exists()
+
+
+def test_a_local_cluster_is_shut_down_with_its_client():
+    with distributed.cluster_client(workers=1) as client:
+        cluster = client.cluster
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert client.status == "closed"
+    assert cluster.status.name == "closed"  # its worker processes are gone too
