@@ -20,6 +20,7 @@ Run: ``.venv/bin/python benchmarks/indexing.py [--quick] [--skip-big]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -107,24 +108,21 @@ def run_ours(folder: Path, workers: int | None, *, descriptors: bool = True) -> 
     import soundslike_nb as sl
 
     if not descriptors:  # measure what the descriptors cost: the same build without them
-        from soundslike_nb import pipeline
+        from soundslike_nb.analysis import Analyzer
         from soundslike_nb.descriptors import FEATURE_NAMES
 
-        pipeline._describe = lambda embedder, batch: np.zeros(
-            (len(batch.decoded), len(FEATURE_NAMES)), np.float32)
-    client = None
-    if workers:
-        from soundslike_nb.distributed import connect
+        Analyzer._describe = lambda self, waveforms: np.zeros(
+            (len(waveforms), len(FEATURE_NAMES)), np.float32)
+    from soundslike_nb.distributed import cluster_client
 
-        client = connect(workers=workers)
-        client.run(lambda: __import__("soundslike_nb.embedders.aisfx"))  # warm imports
-    with tempfile.TemporaryDirectory() as scratch:
-        started = time.perf_counter()
-        lib = sl.build_library(folder, out=Path(scratch) / "lib.parquet", progress=False,
-                               client=client)
-        seconds = time.perf_counter() - started
-    if client is not None:
-        client.close()
+    with (cluster_client(workers=workers) if workers else contextlib.nullcontext()) as client:
+        if client is not None:
+            client.run(lambda: __import__("soundslike_nb.embedders.aisfx"))  # warm imports
+        with tempfile.TemporaryDirectory() as scratch:
+            started = time.perf_counter()
+            lib = sl.build_library(folder, out=Path(scratch) / "lib.parquet", progress=False,
+                                   client=client)
+            seconds = time.perf_counter() - started
     return {"seconds": seconds, "files": len(lib), "audio_seconds": lib.report.audio_seconds}
 
 

@@ -135,7 +135,7 @@ def features(collection: bench.Collection, embedder, *, fresh: bool) -> dict[str
     measured when the descriptors were last computed.
     """
     import soundslike_nb.descriptors as descriptors_module
-    from soundslike_nb.pipeline import DEFAULT_MAX_ANALYSIS_S
+    from soundslike_nb.analysis import AnalysisSettings
 
     stats = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime) for p in collection.paths]
     source = Path(descriptors_module.__file__).read_bytes()
@@ -154,10 +154,11 @@ def features(collection: bench.Collection, embedder, *, fresh: bool) -> dict[str
                 result.update({name: stored[name] for name in stored.files})
     if "zero" in result and "descriptors" in result:
         return result
-    waveforms = [load(p, sample_rate=44100, max_duration=DEFAULT_MAX_ANALYSIS_S)[0]
+    max_duration_s = AnalysisSettings().max_duration_s  # what a build analyses
+    waveforms = [load(p, sample_rate=44100, max_duration=max_duration_s)[0]
                  for p in collection.paths]
     zero, descriptors, embed_s, describe_s = [], [], 0.0, 0.0
-    for start in range(0, len(waveforms), 16):  # the pipeline's batch
+    for start in range(0, len(waveforms), 16):  # the Analyzer's batch
         batch = waveforms[start:start + 16]
         began = time.perf_counter()
         zero.append(embedder.embed(batch))
@@ -370,7 +371,7 @@ def short_sounds(evaluators: dict[str, Evaluator], chosen: dict) -> None:
 def rerank_time(rows: int = 10_000) -> float:
     """Milliseconds to re-rank a 10k library after a weight change (exact SoundIndex, median)."""
     from soundslike_nb.descriptors import FEATURE_NAMES
-    from soundslike_nb.index import SoundIndex
+    from soundslike_nb.search import SoundIndex
 
     rng = np.random.default_rng(0)
     embeddings = rng.random((rows, 512), dtype=np.float32)
