@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from ._checkpoint import DESCRIPTOR_PROVENANCE, Checkpoint, empty_table, lasting_failures
 from ._version import __version__
 from .analysis import (
     AnalysisSettings,
@@ -45,8 +45,6 @@ from .library import Library
 from .scan import FileEntry, display_name, scan_folders
 
 __all__ = ["BuildReport", "build_library"]
-
-_DESCRIPTOR_PROVENANCE = {"version": DESCRIPTOR_VERSION, "features": list(FEATURE_NAMES)}
 
 
 @dataclass
@@ -162,22 +160,14 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     report = BuildReport()
     settings = _settings_for(previous, settings, device, target)
 
-    # The model is loaded only when there is something to analyse, or when the user named one
-    # (then it is checked against the library's). With a cluster, the workers analyse; this
-    # process needs the model's provenance only.
-    local_device = "cpu" if client is not None else device
-    model = None
-    if previous is not None and embedder is not None:
-        model = model_for_library(previous.provenance["embedder"], embedder=embedder,
-                                  token=token, device=local_device, where=target or "")
-    elif previous is None:
-        model = load_model(embedder if embedder is not None else DEFAULT_EMBEDDER, token=token,
-                           device=local_device)
+    # With a cluster, the workers analyse: this process needs the model's provenance only.
+    model = _named_model(previous, embedder, token=token, target=target,
+                         device="cpu" if client is not None else device)
     model_info = model.provenance if model is not None else previous.provenance["embedder"]
 
     kept, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
     files = scan.files + outside
-    checkpoint = _Checkpoint(target, model_info, every_s=checkpoint_every_s)
+    checkpoint = Checkpoint(target, model_info, every_s=checkpoint_every_s)
     resumed, resumed_failures = checkpoint.load(files)
     report.resumed = len(resumed.rows)
     failures = {**old_failures, **resumed_failures,
@@ -221,7 +211,7 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
             if bar is not None:
                 bar.close()
 
-    merged = concat_tables(parts, empty=_empty(int(model_info["dimension"])))
+    merged = concat_tables(parts, empty=empty_table(int(model_info["dimension"])))
     order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
     provenance = _provenance(previous, model_info, settings, root_paths, failures)
@@ -236,6 +226,20 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     library = Library(table, path=target, analyzer=analyzer)
     library.report = report
     return library
+
+
+def _named_model(previous: LibraryTable | None, embedder, *, token: str | None,
+                 device: str | None, target: str | None) -> Embedder | None:
+    """The model named for this build, checked against the library's; for a new library the
+    default when none is named; ``None`` when the library's own model will do: it is loaded
+    only if there is something to analyse (and unasked only if it is the shipped one)."""
+    if previous is None:
+        return load_model(embedder if embedder is not None else DEFAULT_EMBEDDER, token=token,
+                          device=device)
+    if embedder is None:
+        return None
+    return model_for_library(previous.provenance["embedder"], embedder=embedder, token=token,
+                             device=device, where=target or "")
 
 
 def _settings_for(previous: LibraryTable | None, settings: AnalysisSettings | None,
@@ -256,12 +260,6 @@ def _settings_for(previous: LibraryTable | None, settings: AnalysisSettings | No
     return recorded
 
 
-def _empty(dimension: int) -> LibraryTable:
-    """No rows, with vectors of the library's widths."""
-    return LibraryTable(empty_rows(), np.zeros((0, dimension), np.float32),
-                        descriptors=np.zeros((0, len(FEATURE_NAMES)), np.float32))
-
-
 def _read_previous(target: str | None) -> LibraryTable | None:
     if target is None or not os.path.exists(target):
         return None
@@ -280,7 +278,7 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
     an older version) keeps no rows: its sounds are analysed again, once, those outside the
     folders scanned now included (the list returned)."""
     if previous is None:
-        return _empty(0), {}, []
+        return empty_table(0), {}, []
     found = {entry.path: entry for entry in files}
     rows = previous.rows
     descriptors = current_descriptors(previous)
@@ -304,21 +302,13 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
         keep[:] = False
         descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
     report.unchanged = int(keep.sum())
-    failures = _lasting(previous.provenance.get("failures", {}), found)
+    failures = lasting_failures(previous.provenance.get("failures", {}), found)
     current = LibraryTable(rows, previous.embeddings, descriptors=descriptors)
     return current.subset(keep), failures, outside
 
 
 def _under(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
-
-
-def _lasting(records: dict[str, dict], found: dict[str, FileEntry]) -> dict[str, dict]:
-    """Failure records a build keeps: files that cannot be decoded and are still unchanged. A
-    passing failure (``retry``: out of memory, an error inside the model) is tried again."""
-    return {path: record for path, record in records.items()
-            if not record.get("retry") and path in found
-            and found[path].size == record.get("size") and found[path].mtime == record.get("mtime")}
 
 
 def _with_stat(failures: dict[str, Failure], entries: dict[str, FileEntry] | None = None
@@ -358,7 +348,7 @@ def _provenance(previous: LibraryTable | None, model_info: dict, settings: Analy
         "soundslike_nb_version": __version__,
         "embedder": model_info,
         "analysis": {**settings.record(), "frontend": model_info.get("frontend")},
-        "descriptors": _DESCRIPTOR_PROVENANCE,
+        "descriptors": DESCRIPTOR_PROVENANCE,
         "roots": sorted(set(old.get("roots", [])) | set(roots)),
         "failures": failures,
     }
@@ -378,81 +368,3 @@ def _advance(bar, count: int, report: BuildReport, started: float) -> None:
     elapsed = max(time.perf_counter() - started, 1e-9)
     bar.set_postfix_str(f"{report.audio_seconds / elapsed:.0f}x real time", refresh=False)
     bar.update(count)
-
-
-class _Checkpoint:
-    """Finished batches saved beside the output while a build runs; gone when it completes."""
-
-    def __init__(self, target: str | None, model_info: dict, *, every_s: float) -> None:
-        self.folder = (None if target is None else
-                       os.path.join(os.path.dirname(target),
-                                    f".{os.path.basename(target)}.partial"))
-        self.model_info = model_info
-        self.every_s = float(every_s)
-        self.dimension = int(model_info.get("dimension", 0))
-        self.parts: list[LibraryTable] = []
-        self.failures: dict[str, dict] = {}
-        self.last_write = time.monotonic()
-        self.count = 0
-
-    def load(self, files: list[FileEntry]) -> tuple[LibraryTable, dict[str, dict]]:
-        """Rows of an interrupted earlier build whose files are still unchanged."""
-        if self.folder is None or not os.path.isdir(self.folder):
-            return _empty(self.dimension), {}
-        found = {entry.path: entry for entry in files}
-        parts, failures = [], {}
-        for name in sorted(os.listdir(self.folder)):
-            if not name.endswith(".parquet") or name.startswith(".tmp-"):
-                continue
-            try:
-                table = read_table(os.path.join(self.folder, name))
-            except LibraryError:
-                continue  # a part cut short by the kill: its batch is simply redone
-            descriptors = current_descriptors(table)
-            if table.provenance.get("embedder") != self.model_info or descriptors is None:
-                continue
-            rows = table.rows
-            keep = np.array([p in found and found[p].size == s and found[p].mtime == m
-                             for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
-                            dtype=bool)
-            parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors).subset(keep))
-            failures.update(_lasting(table.provenance.get("failures", {}), found))
-        self.count = len(parts)
-        merged = concat_tables(parts, empty=_empty(self.dimension))
-        unique = ~merged.rows["path"].duplicated().to_numpy()
-        return merged.subset(unique), failures
-
-    def add(self, part: LibraryTable, failures: dict[str, dict]) -> None:
-        """Keep a finished batch; write the kept batches out every few seconds."""
-        if self.folder is None:
-            return
-        self.parts.append(part)
-        self.failures.update(failures)
-        if time.monotonic() - self.last_write >= self.every_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.folder is None or not (self.parts or self.failures):
-            return
-        os.makedirs(self.folder, exist_ok=True)
-        merged = concat_tables(self.parts, empty=_empty(self.dimension))
-        table = LibraryTable(
-            rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
-            provenance={"embedder": self.model_info, "descriptors": _DESCRIPTOR_PROVENANCE,
-                        "failures": self.failures},
-        )
-        name = f"part-{os.getpid()}-{self.count:06d}.parquet"
-        write_table(table, os.path.join(self.folder, name))
-        self.count += 1
-        self.parts, self.failures = [], {}
-        self.last_write = time.monotonic()
-
-    def flush_after_failure(self) -> None:
-        """Save what is kept when the build stops on an error or a Ctrl-C, without letting a
-        second failure (a full disk) hide the first."""
-        with contextlib.suppress(OSError, LibraryError):
-            self.flush()
-
-    def discard(self) -> None:
-        if self.folder is not None and os.path.isdir(self.folder):
-            shutil.rmtree(self.folder, ignore_errors=True)
