@@ -27,9 +27,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ._atomic import atomic_path
+from .errors import LibraryError
 
-__all__ = ["SidecarStore", "StoredFile", "content_key", "read_stored", "sidecar_key",
-           "write_stored"]
+__all__ = ["SidecarStore", "StoredFile", "content_key", "load_file", "read_stored", "save_file",
+           "sidecar_key", "write_stored"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -159,6 +160,38 @@ def read_stored(path: str | os.PathLike, *, mmap: bool = True) -> StoredFile:
             arrays[name] = np.fromfile(source, dtype=dtype, count=count,
                                        offset=offset).reshape(shape)
     return StoredFile(path=source, header=header, arrays=arrays, offsets=offsets)
+
+
+def save_file(path: str | os.PathLike, kind: str,
+              stored: tuple[Mapping[str, Any], Mapping[str, np.ndarray]]) -> None:
+    """Write one derived object (``obj.to_stored()``) to a file of its own, atomically; a
+    :class:`~soundslike_nb.errors.LibraryError` naming the file when it cannot be written.
+
+    Example:
+        >>> save_file(tmp / "lib.space", "space", space.to_stored())  # doctest: +SKIP
+    """
+    header, arrays = stored
+    try:
+        write_stored(path, {**header, "kind": kind}, arrays)
+    except OSError as exc:
+        raise LibraryError(f"{os.fspath(path)!r}: cannot write the {kind} ({exc})") from None
+
+
+def load_file(path: str | os.PathLike, kind: str, read: Callable[[StoredFile], T], *,
+              mmap: bool = True) -> T:
+    """``read`` of a file written by :func:`save_file`; a
+    :class:`~soundslike_nb.errors.LibraryError` naming the file when it is not one.
+
+    Example:
+        >>> load_file(tmp / "lib.space", "space", SimilaritySpace.from_stored)  # doctest: +SKIP
+    """
+    try:
+        stored = read_stored(path, mmap=mmap)
+        if stored.header.get("kind") != kind:
+            raise ValueError(f"it holds a {stored.header.get('kind')!r}, not a {kind!r}")
+        return read(stored)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise LibraryError(f"{os.fspath(path)!r}: cannot read the {kind} ({exc})") from None
 
 
 class SidecarStore:

@@ -27,7 +27,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .descriptors import ASPECT_SLICES, DESCRIPTOR_VERSION, FEATURE_NAMES
-from .errors import LibraryError, ParameterError
+from .errors import ParameterError
 
 __all__ = ["ASPECT_NAMES", "DEFAULT_SHRINKAGE", "DEFAULT_WEIGHTS", "SimilaritySpace",
            "check_weights"]
@@ -363,21 +363,13 @@ class SimilaritySpace:
         Example:
             >>> space.save(tmp_path / "lib.parquet.space")  # doctest: +SKIP
         """
-        from .sidecar import write_stored
+        from .sidecar import save_file
 
-        header, arrays = self.to_stored()
-        try:
-            write_stored(path, {**header, "kind": "space"}, arrays)
-        except OSError as exc:
-            raise LibraryError(f"{os.fspath(path)!r}: cannot write the space ({exc})") from None
+        save_file(path, "space", self.to_stored())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SimilaritySpace:
         """Read a space written by :meth:`save` (no pickle is executed)."""
-        from .sidecar import read_stored
+        from .sidecar import load_file
 
-        try:
-            return cls.from_stored(read_stored(path, mmap=False))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise LibraryError(
-                f"{os.fspath(path)!r}: not a similarity space file ({exc})") from None
+        return load_file(path, "space", cls.from_stored, mmap=False)

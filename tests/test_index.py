@@ -242,7 +242,7 @@ def test_content_key_changes_with_any_row_or_duration(library):
 def test_a_file_that_is_not_an_index_is_a_library_error(tmp_path):
     path = tmp_path / "library.index"
     path.write_bytes(b"not an index at all")
-    with pytest.raises(LibraryError, match="cannot read index"):
+    with pytest.raises(LibraryError, match="cannot read the index"):
         SoundIndex.load(path)
 
 

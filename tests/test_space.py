@@ -137,7 +137,7 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_load_refuses_what_is_not_a_space(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not an npz")
-    with pytest.raises(LibraryError, match="not a similarity space file"):
+    with pytest.raises(LibraryError, match="cannot read the space"):
         SimilaritySpace.load(path)
 
 

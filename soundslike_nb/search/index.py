@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LibraryError, ParameterError
+from ..errors import ParameterError
 from ._common import (
     ROW_CHUNK,
     check_duration,
@@ -256,13 +256,9 @@ class SoundIndex:
         Example:
             >>> SoundIndex(np.eye(2), [1.0, 2.0]).save(tmp_path / "x.index")  # doctest: +SKIP
         """
-        from ..sidecar import write_stored
+        from ..sidecar import save_file
 
-        header, arrays = self.to_stored()
-        try:
-            write_stored(path, {**header, "kind": "index"}, arrays)
-        except OSError as exc:
-            raise LibraryError(f"{os.fspath(path)!r}: cannot write index ({exc})") from exc
+        save_file(path, "index", self.to_stored())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> SoundIndex:
@@ -271,12 +267,10 @@ class SoundIndex:
         Example:
             >>> SoundIndex.load(tmp_path / "x.index")  # doctest: +SKIP
         """
-        from ..sidecar import read_stored
+        from ..sidecar import load_file
 
-        try:
-            return cls.from_stored(read_stored(path, mmap=mmap), mmap=mmap)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise LibraryError(f"{os.fspath(path)!r}: cannot read index ({exc})") from None
+        return load_file(path, "index", lambda stored: cls.from_stored(stored, mmap=mmap),
+                         mmap=mmap)
 
     # -- internals ---------------------------------------------------------------------------
 
