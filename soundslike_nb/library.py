@@ -258,23 +258,26 @@ class Library:
         """
         from .projection import MAP_FORMAT, LibraryMap, map_for_size
 
-        rows = self.searcher.map_rows()
         atlas = map_for_size(len(self))
         space = self.space
         options = {**atlas.options(), "space": None if space is None else space.options}
         key = sidecar_key("map", self.content_key, options, MAP_FORMAT)
         if not refit:
+            # Loaded without its rows: queries are placed through the index (map_point).
             stored = self.store.load(
-                "map", key, lambda stored: LibraryMap.from_stored(stored, reference=rows))
+                "map", key, lambda stored: LibraryMap.from_stored(stored, count=len(self)))
             if stored is not None:
                 return stored
-        atlas.fit(rows, progress=progress)
+        atlas.fit(self.searcher.map_rows(), progress=progress)
         self.store.save("map", key, *atlas.to_stored())
         return atlas
 
     def map_point(self, features: SoundFeatures, atlas) -> tuple[float, float]:
-        """Where a query lands on :meth:`map`'s map (placed through the same transform)."""
-        x, y = atlas.transform(self.searcher.map_vector(features)[None])[0]
+        """Where a query lands on :meth:`map`'s map: placed through the same transform, among
+        its nearest library rows as the index finds them (default weights)."""
+        vector = self.searcher.map_vector(features)
+        found = self.index.search(vector, k=min(atlas.n_neighbors, max(len(self), 1)))
+        x, y = atlas.transform(vector[None], neighbours=(found.indices, found.similarities))[0]
         return float(x), float(y)
 
     @property

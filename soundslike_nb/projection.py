@@ -79,6 +79,7 @@ class LibraryMap:
         self.coordinates: np.ndarray | None = None
         self.method = ""
         self.note = ""
+        self.dimension = 0  # of the vectors fitted on
         self._reference: np.ndarray | None = None
         self._reference_norms: np.ndarray | None = None
         self._pca: tuple[np.ndarray, np.ndarray] | None = None  # (mean, components)
@@ -94,6 +95,7 @@ class LibraryMap:
         vectors = _check_vectors(embeddings, "embeddings")
         count = len(vectors)
         self._set_reference(vectors)
+        self.dimension = vectors.shape[1]
         self._pca = None
         too_few = count < MIN_UMAP_SOUNDS
         if count >= 2 and (self.requested_method == "pca" or too_few):
@@ -133,33 +135,54 @@ class LibraryMap:
 
     # -- placing new vectors -----------------------------------------------------------------
 
-    def transform(self, vectors: np.ndarray) -> np.ndarray:
+    def transform(self, vectors: np.ndarray, *,
+                  neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Place ``(m, dimension)`` vectors (or one vector) on the fitted map: ``(m, 2)``.
 
         UMAP maps: the membership-weighted mean of each vector's nearest fitted points (UMAP's
-        own transform starts there); a vector equal to a fitted point lands on it.
+        own transform starts there); a vector equal to a fitted point lands on it. The nearest
+        points are found by scanning the fitted vectors, or given as ``neighbours``:
+        ``(positions, cosine similarities)``, each ``(m, k)``, from a search index over them
+        (``-1`` positions are ignored), so that a big library keeps no second copy of its rows.
         """
-        if self.coordinates is None or self._reference is None:
-            raise ParameterError("this LibraryMap is not fitted: call fit() or load() first")
+        if self.coordinates is None:
+            raise ParameterError("this LibraryMap is not fitted: call fit() first")
         queries = _check_vectors(np.atleast_2d(vectors), "vectors")
-        if queries.shape[1] != self._reference.shape[1]:
+        if queries.shape[1] != self.dimension:
             raise ParameterError(f"vectors have dimension {queries.shape[1]}, the map was fit "
-                                 f"on {self._reference.shape[1]}")
+                                 f"on {self.dimension}")
         count = len(self.coordinates)
         if self.method == "pca":
             return self._project_pca(queries)
         if self.method == "trivial" or count == 0:
             return np.zeros((len(queries), 2), np.float32)
-        k = min(self.n_neighbors, count)
-        similarities = (self._unit(queries) @ self._reference.T) / self._reference_norms
-        neighbours = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
-        distances = 1.0 - np.take_along_axis(similarities, neighbours, axis=1)
-        weights = membership_weights(np.maximum(distances, 0.0))
-        placed = np.einsum("mk,mkd->md", weights, self.coordinates[neighbours])
-        exact = distances.min(axis=1) <= 1e-6  # the sound itself: land exactly on its point
-        if exact.any():
-            nearest = neighbours[np.arange(len(queries)), distances.argmin(axis=1)]
-            placed[exact] = self.coordinates[nearest[exact]]
+        if neighbours is not None:
+            positions = np.asarray(neighbours[0], np.int64).reshape(len(queries), -1)
+            similarities = np.asarray(neighbours[1], np.float64).reshape(positions.shape)
+        elif self._reference is not None:
+            k = min(self.n_neighbors, count)
+            scores = (self._unit(queries) @ self._reference.T) / self._reference_norms
+            positions = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            similarities = np.take_along_axis(scores, positions, axis=1)
+        else:
+            raise ParameterError("this map holds no fitted vectors: pass neighbours=(positions, "
+                                 "similarities) found by a search over them")
+        return self._place(positions, similarities)
+
+    def _place(self, positions: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        found = positions >= 0
+        if not found.any(axis=1).all():
+            raise ParameterError("every vector needs at least one neighbour to be placed")
+        distances = np.where(found, 1.0 - similarities, np.inf)
+        weights = membership_weights(np.maximum(np.where(found, distances, 0.0), 0.0))
+        weights = np.where(found, weights, 0.0)
+        weights /= weights.sum(axis=1, keepdims=True)
+        placed = np.einsum("mk,mkd->md", weights, self.coordinates[np.where(found, positions, 0)])
+        rows = np.arange(len(positions))
+        nearest = distances.argmin(axis=1)
+        # The sound itself (within float16 rounding of an IVF index): land on its point.
+        exact = distances[rows, nearest] <= 1e-4
+        placed[exact] = self.coordinates[positions[rows, nearest][exact]]
         return placed.astype(np.float32)
 
     # -- storage -----------------------------------------------------------------------------
@@ -176,37 +199,39 @@ class LibraryMap:
         if self.coordinates is None:
             raise ParameterError("cannot save an unfitted LibraryMap")
         header = {"format": MAP_FORMAT, "method": self.method, "note": self.note,
-                  "options": self.options()}
+                  "options": self.options(), "dimension": self.dimension}
         arrays = {"coordinates": self.coordinates}
         if self._pca is not None:
             arrays["pca_mean"], arrays["pca_components"] = self._pca
         return header, arrays
 
     @classmethod
-    def from_stored(cls, stored, *, reference: np.ndarray) -> LibraryMap:
-        """The map held by a :class:`~soundslike_nb.sidecar.StoredFile`; ``reference`` are
-        the vectors it was fitted on, which :meth:`transform` compares new vectors with.
-        ``ValueError`` when it does not fit them."""
+    def from_stored(cls, stored, *, count: int, reference: np.ndarray | None = None
+                    ) -> LibraryMap:
+        """The map held by a :class:`~soundslike_nb.sidecar.StoredFile`, of ``count`` points;
+        ``reference`` are the vectors it was fitted on (else :meth:`transform` needs
+        ``neighbours``). ``ValueError`` when it is not such a map."""
         header, arrays = stored.header, stored.arrays
-        vectors = _check_vectors(reference, "reference")
         coordinates = np.array(arrays["coordinates"], dtype=np.float32)
-        if header.get("format") != MAP_FORMAT or coordinates.shape != (len(vectors), 2):
+        if header.get("format") != MAP_FORMAT or coordinates.shape != (count, 2):
             raise ValueError(f"map format {header.get('format')!r} of shape "
-                             f"{coordinates.shape}, expected {(len(vectors), 2)}")
+                             f"{coordinates.shape}, expected {(count, 2)}")
         options = header["options"]
         atlas = cls(n_neighbors=options["n_neighbors"], min_dist=options["min_dist"],
                     n_epochs=options["n_epochs"], random_state=options["random_state"],
                     method=options["method"])
         pca = ((np.array(arrays["pca_mean"]), np.array(arrays["pca_components"]))
                if "pca_mean" in arrays else None)
-        atlas._restore(coordinates, header["method"], header["note"], pca, vectors)
+        atlas._restore(coordinates, header["method"], header["note"], pca, int(header["dimension"]))
+        if reference is not None:
+            atlas._set_reference(_check_vectors(reference, "reference"))
         return atlas
 
     def _restore(self, coordinates: np.ndarray, method: str, note: str,
-                 pca: tuple[np.ndarray, np.ndarray] | None, reference: np.ndarray) -> None:
+                 pca: tuple[np.ndarray, np.ndarray] | None, dimension: int) -> None:
         """Take a stored fit (:meth:`from_stored`)."""
         self.coordinates, self.method, self.note, self._pca = coordinates, method, note, pca
-        self._set_reference(reference)
+        self.dimension = dimension
 
     # -- helpers -----------------------------------------------------------------------------
 

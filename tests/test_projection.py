@@ -68,7 +68,7 @@ def test_stored_round_trip_checks_the_key(fitted, tmp_path):
     assert set(stored.arrays) == {"coordinates"}
 
     def read(stored, reference=vectors):
-        return LibraryMap.from_stored(stored, reference=reference)
+        return LibraryMap.from_stored(stored, count=len(reference), reference=reference)
 
     loaded = store.load("map", "abc", read)
     assert loaded is not None and loaded.method == "umap"
@@ -82,6 +82,17 @@ def test_stored_round_trip_checks_the_key(fitted, tmp_path):
     assert SidecarStore(tmp_path / "junk.parquet").load("map", "abc", read) is None
     write_stored(tmp_path / "other.parquet.map", {"kind": "index", "key": "abc"}, {})
     assert SidecarStore(tmp_path / "other.parquet").load("map", "abc", read) is None
+
+    # Without its fitted vectors, a map places queries among neighbours a search index found.
+    bare = store.load("map", "abc", lambda stored: LibraryMap.from_stored(stored, count=240))
+    queries = vectors[:3] + 0.01
+    with pytest.raises(ParameterError, match="neighbours"):
+        bare.transform(queries)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosines = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    nearest = np.argsort(-cosines, axis=1)[:, :15]
+    placed = bare.transform(queries, neighbours=(nearest, np.take_along_axis(cosines, nearest, 1)))
+    np.testing.assert_allclose(placed, atlas.transform(queries), atol=1e-5)
 
 
 def test_small_libraries_get_a_pca_map_and_say_so():
