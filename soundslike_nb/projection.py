@@ -36,7 +36,7 @@ SEEDED_MAX_SOUNDS = 20_000
 #: many small clusters the spectral start costs more than everything else (measured: 100k
 #: clustered sounds, 200 CPU-s with it, 75 without).
 SPECTRAL_MAX_SOUNDS = 20_000
-MAP_FORMAT = 2
+MAP_FORMAT = 3
 _TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}\s*")
 
 
