@@ -80,6 +80,7 @@ class Library:
         self._positions: dict[str, int] | None = None
         self._content_key: str | None = None
         self._frame: pd.DataFrame | None = None
+        self._folders: pd.Series | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -126,6 +127,22 @@ class Library:
                 frame["descriptors"] = list(self.descriptors)
             self._frame = frame
         return self._frame
+
+    @property
+    def folders(self) -> pd.Series:
+        """Each sound's folder relative to the library folder it was found in (``""`` for one
+        at the top): what tells apart sounds of the same name (``"explosions/large"``).
+
+        Example:
+            >>> lib.folders[0]  # doctest: +SKIP
+            'kenney'
+        """
+        if self._folders is None:
+            roots = sorted((os.path.abspath(root) for root in self.provenance.get("roots", [])),
+                           key=len, reverse=True)
+            self._folders = pd.Series([_folder_within(path, roots) for path in self.rows["path"]],
+                                      index=self.rows.index, dtype="string", name="folder")
+        return self._folders
 
     def position_of(self, path: str | os.PathLike) -> int | None:
         """Row position of a file in the library, or ``None``."""
@@ -283,6 +300,18 @@ class Library:
     @property
     def _where(self) -> str:
         return self.path or ""
+
+
+def _folder_within(path: str, roots: list[str]) -> str:
+    """``path``'s folder relative to the longest of ``roots`` holding it; its parent folder's
+    name when none does."""
+    folder = os.path.dirname(path)
+    for root in roots:
+        if folder == root:
+            return ""
+        if folder.startswith(root.rstrip(os.sep) + os.sep):
+            return os.path.relpath(folder, root)
+    return os.path.basename(folder)
 
 
 def _unchanged(row: pd.Series) -> bool:

@@ -394,3 +394,15 @@ def test_queries_are_analysed_with_the_librarys_recorded_settings(tmp_path, writ
     with pytest.raises(LibraryError, match="analysed with"):
         sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False,
                          settings=AnalysisSettings(max_duration_s=5.0))
+
+
+def test_each_sound_knows_its_folder_within_the_library(tmp_path, write_sound, aisfx):
+    root = tmp_path / "sfx"
+    write_sound("top.wav", 0.3, folder=root)
+    write_sound("byebye.wav", 0.3, folder=root / "voices" / "female")
+    write_sound("byebye.wav", 0.3, folder=root / "voices" / "male", seed=1)
+    lib = sl.build_library(root, out=tmp_path / "lib.parquet", embedder=aisfx, progress=False)
+    folders = dict(zip(lib.rows["path"], sl.load_library(tmp_path / "lib.parquet").folders))
+    assert folders == {str(root / "top.wav"): "",
+                       str(root / "voices" / "female" / "byebye.wav"): "voices/female",
+                       str(root / "voices" / "male" / "byebye.wav"): "voices/male"}
