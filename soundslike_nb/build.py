@@ -9,6 +9,7 @@ intact until the new one replaces it in one rename.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -218,8 +219,11 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
                          embeddings=merged.embeddings[order], provenance=provenance,
                          descriptors=merged.descriptors[order])
-    if target is not None:
+    if previous is not None and _same_library(previous, table, report):
+        table = previous  # nothing changed: the file is left as it is (its mtime too)
+    elif target is not None:
         write_table(table, target)
+    if target is not None:
         checkpoint.discard()
     report.seconds = time.perf_counter() - started
     analyzer = Analyzer(model, settings) if model is not None else None
@@ -336,6 +340,20 @@ def _rows_of(batch: Batch) -> pd.DataFrame:
         "mtime": [item.entry.mtime for item in items],
     })
     return frame.astype(ROW_COLUMNS) if len(frame) else empty_rows()
+
+
+def _same_library(previous: LibraryTable, table: LibraryTable, report: BuildReport) -> bool:
+    """Whether a build changed nothing that the library file holds (rows, vectors, provenance
+    but its update time)."""
+    if report.embedded or report.removed or report.resumed or len(table.rows) != len(
+            previous.rows):
+        return False
+    ignored = {"updated", "format_version"}
+    old = {key: value for key, value in previous.provenance.items() if key not in ignored}
+    new = {key: value for key, value in table.provenance.items() if key not in ignored}
+    return (json.loads(json.dumps(new)) == old
+            and previous.rows["path"].equals(table.rows["path"])
+            and previous.descriptors is not None)
 
 
 def _provenance(previous: LibraryTable | None, model_info: dict, settings: AnalysisSettings,

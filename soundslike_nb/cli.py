@@ -99,6 +99,10 @@ def _search(args: argparse.Namespace) -> int:
     library = load_library(args.library, embedder=args.embedder, token=args.token,
                            device=args.device)
     hits = library.search(args.query, k=args.k, duration=duration, weights=weights)
+    position = library.row_of(args.query)
+    if position is not None and not args.json:
+        print(f"query: {library.rows['name'][position]} (a sound of this library: its stored "
+              "vectors, and it is left out of the results)")
     if args.json:
         records = [{name: _json_value(value) for name, value in record.items()}
                    for record in hits.to_dict(orient="records")]

@@ -176,11 +176,19 @@ class Library:
             >>> lib.features_of("door.wav").embedding.shape  # doctest: +SKIP
             (512,)
         """
-        if isinstance(query, (str, os.PathLike)):
-            position = self.position_of(query)
-            if position is not None and _unchanged(self.rows.iloc[position]):
-                return self.row_features(position)
+        position = self.row_of(query)
+        if position is not None:
+            return self.row_features(position)
         return self.analyzer.analyse(query, name=name)
+
+    def row_of(self, query: AudioSource | np.ndarray) -> int | None:
+        """The library row a query is, if it is the path of an unchanged file of the library."""
+        if not isinstance(query, (str, os.PathLike)):
+            return None
+        position = self.position_of(query)
+        if position is None or not _unchanged(self.rows.iloc[position]):
+            return None
+        return position
 
     def row_features(self, position: int) -> SoundFeatures:
         """The stored features of library row ``position``."""
@@ -235,11 +243,16 @@ class Library:
 
         Returns:
             DataFrame with columns rank, name, path, duration, similarity (the weighted mean
-            of the aspect cosines, 1.0 for the query itself), then the cosine of each aspect.
+            of the aspect cosines, 1.0 for the same sound), then the cosine of each aspect. A
+            query that is an unchanged sound of this library is left out of its own results
+            (its stored vectors are used: nothing is analysed).
 
         Example:
             >>> lib.search("door.wav", k=5, weights={"envelope": 1})  # doctest: +SKIP
         """
+        position = self.row_of(query)
+        if position is not None:  # a sound of this library: "more like this", itself left out
+            return self.similar_to(position, k=k, duration=duration, weights=weights)
         features = self.features_of(query, name=name)
         return self.search_features(features, k=k, duration=duration, weights=weights)
 

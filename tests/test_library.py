@@ -406,3 +406,17 @@ def test_each_sound_knows_its_folder_within_the_library(tmp_path, write_sound, a
     assert folders == {str(root / "top.wav"): "",
                        str(root / "voices" / "female" / "byebye.wav"): "voices/female",
                        str(root / "voices" / "male" / "byebye.wav"): "voices/male"}
+
+
+def test_a_rescan_that_changes_nothing_leaves_the_file_alone(tmp_path, write_sound, aisfx):
+    write_sound("a.wav", 0.3, folder=tmp_path / "sounds")
+    (tmp_path / "sounds" / "bad.wav").write_bytes(b"not audio")
+    out = tmp_path / "lib.parquet"
+    sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False)
+    before = (os.stat(out).st_mtime_ns, out.read_bytes())
+    again = sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False)
+    assert again.report.unchanged == 1 and len(again.failures) == 1
+    assert (os.stat(out).st_mtime_ns, out.read_bytes()) == before
+    write_sound("b.wav", 0.3, folder=tmp_path / "sounds", seed=2)
+    changed = sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False)
+    assert changed.report.embedded == 1 and os.stat(out).st_mtime_ns != before[0]
