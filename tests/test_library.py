@@ -420,3 +420,14 @@ def test_a_rescan_that_changes_nothing_leaves_the_file_alone(tmp_path, write_sou
     write_sound("b.wav", 0.3, folder=tmp_path / "sounds", seed=2)
     changed = sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False)
     assert changed.report.embedded == 1 and os.stat(out).st_mtime_ns != before[0]
+
+
+def test_progress_counts_bytes_of_audio_not_files(tmp_path, write_sound, aisfx, capsys):
+    short = write_sound("short.wav", 0.2, folder=tmp_path / "sounds")
+    long = write_sound("long.wav", 6.0, folder=tmp_path / "sounds")
+    sl.build_library(tmp_path / "sounds", out=tmp_path / "lib.parquet", embedder=aisfx,
+                     progress=True)
+    bar = capsys.readouterr().err
+    total_kib = (short.stat().st_size + long.stat().st_size) / 1024
+    assert "analysing 2 files" in bar and "2/2 files" in bar
+    assert f"{total_kib:.0f}k/{total_kib:.0f}k" in bar.replace(".0k", "k"), bar[-300:]

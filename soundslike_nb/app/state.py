@@ -4,6 +4,9 @@ No widgets in here.
 Widgets (``app/widgets.py``) write to an :class:`AppState` and re-draw when it tells them what
 changed; tests drive it directly. Every change that affects the results re-runs the search at
 once, from the query's stored features: the query sound is analysed once, when it is set.
+
+Results last about as long as the query by default (from a quarter to four times its length,
+within the duration range), so that a one-second explosion does not bring back minutes of music.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import SoundFeatures
+from ..audio import info
 from ..errors import ParameterError, SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
 from .uploads import UploadFolder, check_upload
 
-__all__ = ["K_MAX", "AppState", "DurationScale", "Query", "format_duration"]
+__all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "AppState", "DurationScale", "Query",
+           "format_duration", "similarity_percent"]
 
 #: The largest k the app offers.
 K_MAX = 100
+#: Results last from the query's length divided by this to its length times this.
+DEFAULT_RELATIVE_DURATION = 4.0
 DurationRange = tuple[float | None, float | None]
 Listener = Callable[[frozenset[str]], None]
 
@@ -38,7 +45,8 @@ class Query:
     came from, and its map point.
 
     ``position`` is its library row when it is a library sound (then it is left out of its own
-    results); ``path`` is the file to play (the library file, or the saved upload).
+    results); ``path`` is the file to play (the library file, or the saved upload);
+    ``duration`` its length in seconds (``None`` when unknown).
     """
 
     name: str
@@ -47,16 +55,22 @@ class Query:
     path: str
     position: int | None = None
     point: tuple[float, float] | None = None
+    duration: float | None = None
 
 
 class AppState:
     """What the app shows, as plain data; ``observe`` to hear which fields changed.
+
+    ``results``: the search's table (rank, name, path, duration, similarity, one cosine per
+    aspect) with each sound's library ``position`` and ``folder`` (``library.folders``).
 
     Args:
         library: the library searched.
         atlas: its map (``library.map()``), or ``None`` for no map.
         k: how many results (1 to :data:`K_MAX`).
         duration: permitted ``(min_s, max_s)``; ``None`` at either end means no limit.
+        relative_duration: results last from the query's length divided by this to its length
+            times this (within ``duration``); ``None`` lifts it.
         weights: aspect weights (``space.DEFAULT_WEIGHTS`` for those left out).
         uploads: where uploaded query files are saved (default: a new temporary folder).
 
@@ -69,6 +83,7 @@ class AppState:
 
     def __init__(self, library: Library, *, atlas: LibraryMap | None = None, k: int = 10,
                  duration: DurationRange | None = None,
+                 relative_duration: float | None = DEFAULT_RELATIVE_DURATION,
                  weights: Mapping[str, float] | None = None,
                  uploads: UploadFolder | None = None) -> None:
         from ..space import check_weights
@@ -80,16 +95,20 @@ class AppState:
         self.results = _no_results()
         self.selection: int | None = None
         self.error = ""
+        #: What long work is under way (``"analysing door.wav…"``), ``""`` when none.
+        self.busy = ""
         self.search_seconds = 0.0
         self._k = _checked_k(k)
         self._duration: DurationRange = _checked_range(duration)
+        self._relative_duration = _checked_factor(relative_duration)
         self._weights = check_weights(weights)
         self._listeners: list[Listener] = []
 
     # -- observing ---------------------------------------------------------------------------
 
     def observe(self, listener: Listener) -> None:
-        """Call ``listener(changed_field_names)`` after every change."""
+        """Call ``listener(changed_field_names)`` after every change (``"duration"``: what
+        :meth:`in_range` permits changed; ``"busy"``: long work started or ended)."""
         self._listeners.append(listener)
 
     def _changed(self, *names: str) -> None:
@@ -124,6 +143,39 @@ class AppState:
             self._search("duration")
 
     @property
+    def relative_duration(self) -> float | None:
+        """Results last from the query's length divided by this to its length times this;
+        ``None``: any length."""
+        return self._relative_duration
+
+    @relative_duration.setter
+    def relative_duration(self, value: float | None) -> None:
+        value = _checked_factor(value)
+        if value != self._relative_duration:
+            self._relative_duration = value
+            self._search("relative_duration", "duration")
+
+    @property
+    def duration_window(self) -> DurationRange | None:
+        """The query's similar-length window ``(length / r, length * r)``; ``None`` when it is
+        lifted, or without a query of known length."""
+        length = None if self.query is None else self.query.duration
+        if self._relative_duration is None or length is None:
+            return None
+        return (length / self._relative_duration, length * self._relative_duration)
+
+    @property
+    def effective_duration(self) -> DurationRange:
+        """The durations results may have: :attr:`duration` within :attr:`duration_window`.
+        May be empty (minimum above maximum): then there are no results."""
+        low, high = self._duration
+        window = self.duration_window
+        if window is not None:
+            low = window[0] if low is None else max(low, window[0])
+            high = window[1] if high is None else min(high, window[1])
+        return (low, high)
+
+    @property
     def weights(self) -> dict[str, float]:
         """How much each aspect counts (``cnn``, ``timbre``, ``spectrum``, ``envelope``)."""
         return dict(self._weights)
@@ -153,9 +205,10 @@ class AppState:
         return self.library.descriptors is not None
 
     def in_range(self) -> np.ndarray:
-        """Which library rows the duration range permits (boolean, one per row)."""
+        """Which library rows the duration range and the similar-length window permit (boolean,
+        one per row)."""
         durations_s = self.library.rows["duration"].to_numpy()
-        low, high = self._duration
+        low, high = self.effective_duration
         keep = np.ones(len(durations_s), dtype=bool)
         if low is not None:
             keep &= durations_s >= low
@@ -169,20 +222,29 @@ class AppState:
         """Use an uploaded file as the query: checked, embedded, saved in the upload folder.
 
         A bad upload (empty, too large, not audio) sets :attr:`error` and keeps the previous
-        query; returns whether the query changed.
+        query; returns whether the query changed. While it is analysed, :attr:`busy` says so
+        (listeners hear ``"busy"`` before the analysis starts and after it ends, failed or not).
         """
         try:
             safe_name = check_upload(name, content, max_bytes=self.uploads.max_bytes)
-            features = self.library.features_of(bytes(content), name=safe_name)
-            path = self.uploads.save(safe_name, content)
         except SoundslikeError as exc:
             self.set_error(str(exc))
             return False
-        point = None if self.atlas is None else self.library.map_point(features, self.atlas)
-        self.query = Query(name=safe_name, features=features, source="upload", path=path,
-                           point=point)
-        self._search("query")
-        return True
+        self._set_busy(f"analysing {safe_name}…")
+        try:
+            try:
+                features = self.library.features_of(bytes(content), name=safe_name)
+                length = _positive(info(bytes(content), name=safe_name).duration)
+                path = self.uploads.save(safe_name, content)
+            except SoundslikeError as exc:
+                self.set_error(str(exc))
+                return False
+            point = None if self.atlas is None else self.library.map_point(features, self.atlas)
+            self._set_query(Query(name=safe_name, features=features, source="upload", path=path,
+                                  point=point, duration=length))
+            return True
+        finally:
+            self._set_busy("")
 
     def set_query_row(self, position: int) -> None:
         """Use library sound ``position`` as the query ("more like this"); it is left out of
@@ -193,10 +255,9 @@ class AppState:
         if self.atlas is not None:
             x, y = self.atlas.coordinates[position]
             point = (float(x), float(y))
-        self.query = Query(name=str(row["name"]), features=self.library.row_features(position),
-                           source="library", path=str(row["path"]), position=position,
-                           point=point)
-        self._search("query")
+        self._set_query(Query(name=str(row["name"]), features=self.library.row_features(position),
+                              source="library", path=str(row["path"]), position=position,
+                              point=point, duration=_positive(row["duration"])))
 
     def set_error(self, message: str) -> None:
         """Show a message for something that went wrong (``""`` clears it)."""
@@ -227,6 +288,16 @@ class AppState:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _set_query(self, query: Query) -> None:
+        before = self.effective_duration
+        self.query = query
+        # The similar-length window moves with the query: say so, so that the map re-greys.
+        self._search("query", *(("duration",) if self.effective_duration != before else ()))
+
+    def _set_busy(self, message: str) -> None:
+        self.busy = message
+        self._changed("busy")
+
     def _search(self, *cause: str) -> None:
         self.error = ""
         if self.query is None:
@@ -235,8 +306,14 @@ class AppState:
         started = time.perf_counter()
         weights = (self._weights if self.has_aspects else
                    {aspect: float(aspect == "cnn") for aspect in ASPECT_NAMES})
+        low, high = self.effective_duration
+        if low is not None and high is not None and low > high:  # the two ranges do not meet
+            self.results = _no_results()
+            self.search_seconds = time.perf_counter() - started
+            self._changed(*cause, "results", "error")
+            return
         try:
-            hits = self.library.hits(self.query.features, k=self._k, duration=self._duration,
+            hits = self.library.hits(self.query.features, k=self._k, duration=(low, high),
                                      weights=weights, exclude=self.query.position)
         except SoundslikeError as exc:  # any of ours is a message in the app, not a traceback
             self.error = str(exc)
@@ -244,6 +321,8 @@ class AppState:
             return
         found = hits.to_frame()
         found.insert(0, "position", hits.positions)
+        found.insert(found.columns.get_loc("name") + 1, "folder",
+                     self.library.folders.iloc[hits.positions].reset_index(drop=True))
         self.results = found
         self.search_seconds = time.perf_counter() - started
         self._changed(*cause, "results", "error")
@@ -328,6 +407,43 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def similarity_percent(similarity: float) -> int:
+    """A result's similarity as people read it: 100 (%) for the same sound, 0 for a sound
+    unrelated to the query, or further from it than that.
+
+    Example:
+        >>> similarity_percent(0.873), similarity_percent(1.0), similarity_percent(-0.31)
+        (87, 100, 0)
+    """
+    # The similarity is a weighted mean of cosines in the library's centred space, the weights
+    # taken as shares: 1 is the same sound at any weighting, 0 no more alike than the library's
+    # sounds are on average. Below 0 a sound is further from the query than a typical one, which
+    # tells a listener nothing more than "unrelated", so the scale stops at 0; the exact value
+    # stays in state.results and in the cell's tooltip.
+    if not math.isfinite(similarity):
+        return 0
+    return round(100 * min(max(float(similarity), 0.0), 1.0))
+
+
+def _positive(seconds) -> float | None:
+    """A length in seconds, or ``None`` when it is unknown (missing, zero, not finite)."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _checked_factor(factor: float | None) -> float | None:
+    if factor is None:
+        return None
+    if isinstance(factor, bool) or not isinstance(factor, (int, float, np.floating, np.integer)
+                                                  ) or not (1 <= factor < math.inf):
+        raise ParameterError(f"relative_duration must be a factor >= 1 (4: from a quarter to "
+                             f"four times the query's length) or None, got {factor!r}")
+    return float(factor)
+
+
 def _checked_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= K_MAX:
         raise ParameterError(f"k must be an integer from 1 to {K_MAX}, got {k!r}")
@@ -351,7 +467,8 @@ def _checked_range(duration: DurationRange | None) -> DurationRange:
 
 def _no_results() -> pd.DataFrame:
     return pd.DataFrame({"position": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
-                         "name": pd.Series(dtype="string"), "path": pd.Series(dtype="string"),
+                         "name": pd.Series(dtype="string"), "folder": pd.Series(dtype="string"),
+                         "path": pd.Series(dtype="string"),
                          "duration": pd.Series(dtype="float64"),
                          "similarity": pd.Series(dtype="float64"),
                          **{aspect: pd.Series(dtype="float64") for aspect in ASPECT_NAMES}})
