@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -74,3 +75,24 @@ def test_upload_accepts_every_audio_extension():
 
     assert set(AUDIO_EXTENSIONS) <= set(accepted)
     assert "audio/*" in accepted
+
+
+def test_a_lazy_player_sends_audio_only_when_played(tmp_path):
+    from soundslike_nb.app.media import LazyPlayer
+
+    path = tmp_path / "door 1.wav"
+    sf.write(path, np.zeros(4410, np.float32), 44100)
+    player = LazyPlayer(str(path))
+    state = player.get_state()
+    assert not any(isinstance(value, (bytes, memoryview)) for value in state.values())
+    sent = []
+    player.send = lambda content, buffers=None: sent.append((content, buffers))
+    player._handle_message(player, {"event": "load"}, [])
+    (content, buffers), = sent
+    assert content["event"] == "audio" and content["mime"] == "audio/wav"
+    assert bytes(buffers[0]) == path.read_bytes()
+
+    missing = LazyPlayer(str(tmp_path / "gone.wav"))
+    missing.send = lambda content, buffers=None: sent.append((content, buffers))
+    missing._handle_message(missing, {"event": "load"}, [])
+    assert sent[-1][0]["event"] == "error" and "cannot play" in sent[-1][0]["message"]

@@ -26,7 +26,8 @@ from ..audio import AUDIO_EXTENSIONS, load
 from ..errors import AudioError
 from .uploads import MAX_UPLOAD_BYTES
 
-__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "SoundUpload", "player", "player_source"]
+__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "SoundUpload", "player",
+           "player_source"]
 
 #: Files up to this size are played as they are; larger ones get a preview.
 MAX_INLINE_BYTES = 8 * 2**20
@@ -36,6 +37,7 @@ PREVIEW_SECONDS = 60.0
 #: Extensions every current browser plays, and the MIME subtype ipywidgets.Audio announces.
 _BROWSER_FORMATS = {".wav": "wav", ".wave": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".flac": "flac"}
+_MIME = {"wav": "audio/wav", "mpeg": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}
 _CHUNK_BYTES = 4 * 2**20
 _ACCEPT = ",".join([*sorted(AUDIO_EXTENSIONS), "audio/*"])
 _PREVIEW_RATE = 44100
@@ -105,6 +107,96 @@ def player(path: str, *, data: bytes | None = None, autoplay: bool = False,
     if not source.note:
         return audio
     return widgets.VBox([audio, widgets.HTML(f"<small>{_escape(source.note)}</small>")])
+
+
+class LazyPlayer(anywidget.AnyWidget):
+    """A player whose audio travels only when it is played: drawing a hundred result rows sends
+    no audio at all. The first press of play asks the kernel for the bytes (the file, or its
+    preview: :func:`player_source`), then the browser's own ``<audio>`` controls take over.
+    ``autoplay`` asks for the bytes as soon as the player is shown, and plays them.
+
+    Example:
+        >>> LazyPlayer("/sfx/door 1.wav").filename
+        'door 1.wav'
+    """
+
+    _esm = """
+    function render({ model, el }) {
+      const box = document.createElement("div");
+      box.className = "soundslike-player";
+      box.style.cssText = "width: 210px; height: 32px; display: flex; align-items: center;";
+      const button = document.createElement("button");
+      button.className = "jupyter-widgets jupyter-button widget-button soundslike-play";
+      button.style.width = "84px";
+      button.textContent = "▶ play";
+      button.title = model.get("hint");
+      const audio = document.createElement("audio");
+      audio.preload = "none";
+      audio.autoplay = model.get("autoplay");
+      audio.style.cssText = "width: 210px; height: 32px; display: none;";
+      let url = null;
+      let asked = false;
+      const ask = () => {
+        if (asked) return;
+        asked = true;
+        button.textContent = "loading…";
+        button.disabled = true;
+        model.send({ event: "load" });
+      };
+      const receive = (msg, buffers) => {
+        if (msg.event === "error") {
+          button.textContent = "cannot play";
+          button.title = msg.message;
+          return;
+        }
+        if (msg.event !== "audio") return;
+        url = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
+        audio.src = url;
+        audio.controls = true;
+        audio.title = msg.note || model.get("hint");
+        audio.style.display = "";
+        button.remove();
+        audio.play().catch(() => {});  // a browser that blocks autoplay leaves the controls
+      };
+      button.addEventListener("click", ask);
+      model.on("msg:custom", receive);
+      box.append(button, audio);
+      el.appendChild(box);
+      if (model.get("autoplay")) ask();
+      return () => {
+        model.off("msg:custom", receive);
+        if (url) URL.revokeObjectURL(url);
+      };
+    }
+    export default { render };
+    """
+    filename = traitlets.Unicode().tag(sync=True)
+    hint = traitlets.Unicode().tag(sync=True)
+    autoplay = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(self, path: str, *, autoplay: bool = False,
+                 max_inline_bytes: int = MAX_INLINE_BYTES) -> None:
+        filename = os.path.basename(path)
+        super().__init__(filename=filename, autoplay=autoplay, hint=f"play {filename}")
+        self.path = path
+        self.max_inline_bytes = max_inline_bytes
+        self.on_msg(self._handle_message)
+
+    def source(self) -> PlayerSource:
+        """What the player plays (read when it is first played)."""
+        return player_source(self.path, max_inline_bytes=self.max_inline_bytes)
+
+    def _handle_message(self, _widget, content, _buffers) -> None:
+        if content.get("event") != "load":
+            return
+        try:
+            source = self.source()
+        except (AudioError, OSError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self.send({"event": "error", "message": f"cannot play: {message}"})
+            return
+        self.send({"event": "audio", "mime": _MIME[source.format], "note": source.note},
+                  [source.data])
 
 
 class DownloadButton(anywidget.AnyWidget):
