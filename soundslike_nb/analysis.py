@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .audio import AudioInfo, AudioSource, load, validate_waveform
+from .audio import info as audio_info
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import DEFAULT_EMBEDDER, Embedder, check_same_model, get_embedder, is_shipped
 from .errors import AudioError, EmbedderError, ParameterError
@@ -126,6 +127,9 @@ class Analyzer:
         embedder: the model (:func:`~soundslike_nb.embedders.get_embedder`).
         settings: see :class:`AnalysisSettings`.
         batch_files: files per batch while analysing files.
+        batch_seconds: at most this many seconds of audio per batch (long files make smaller
+            batches): with a batch decoded ahead, memory holds about twice this much audio
+            (600 s at 44.1 kHz: 2 x 106 MB).
         decode_threads: threads decoding the next batch while the model runs.
 
     Example:
@@ -135,10 +139,12 @@ class Analyzer:
     """
 
     def __init__(self, embedder: Embedder, settings: AnalysisSettings | None = None, *,
-                 batch_files: int = 16, decode_threads: int = 2) -> None:
+                 batch_files: int = 16, batch_seconds: float = 600.0,
+                 decode_threads: int = 2) -> None:
         self.embedder = embedder
         self.settings = settings if settings is not None else AnalysisSettings()
         self.batch_files = max(1, int(batch_files))
+        self.batch_seconds = float(batch_seconds)
         self.decode_threads = max(1, int(decode_threads))
 
     def __repr__(self) -> str:
@@ -204,7 +210,7 @@ class Analyzer:
             def submit(chunk: Sequence[FileEntry]) -> list[Future]:
                 return [pool.submit(self._decode, entry) for entry in chunk]
 
-            chunks = iter(_chunks(entries, self.batch_files))
+            chunks = iter(self._chunks(entries))
             current = next(chunks, None)
             pending = submit(current) if current is not None else []
             while current is not None:
@@ -221,6 +227,33 @@ class Analyzer:
                 self._analyse_batch(batch)
                 yield batch
                 current, pending = following, ahead
+
+    def _chunks(self, entries: Sequence[FileEntry]) -> Iterator[list[FileEntry]]:
+        """Batches of at most ``batch_files`` files and ``batch_seconds`` of audio (as analysed:
+        at most ``max_duration_s`` a file); a longer file makes a batch of its own."""
+        chunk: list[FileEntry] = []
+        seconds = 0.0
+        for entry in entries:
+            length = self._seconds_of(entry)
+            if chunk and (len(chunk) >= self.batch_files or seconds + length > self.batch_seconds):
+                yield chunk
+                chunk, seconds = [], 0.0
+            chunk.append(entry)
+            seconds += length
+        if chunk:
+            yield chunk
+
+    def _seconds_of(self, entry: FileEntry) -> float:
+        """Seconds of audio a file will give, from its header; a file under 1 MiB is counted as
+        short without opening it (its header is read when it is decoded)."""
+        if entry.size < 2**20:
+            return 0.0
+        try:
+            seconds = audio_info(entry.path).duration
+        except AudioError:
+            return 0.0  # decoding will say what is wrong with it
+        limit = self.settings.max_duration_s
+        return seconds if limit is None else min(seconds, limit)
 
     def _decode(self, entry: FileEntry) -> Decoded | Failure:
         try:
@@ -287,11 +320,6 @@ class Analyzer:
         device = getattr(self.embedder, "device", None)  # the descriptors run beside the model
         return describe(waveforms, self.embedder.sample_rate,
                         device=None if device is None else str(device))
-
-
-def _chunks(entries: Sequence[FileEntry], size: int) -> Iterable[Sequence[FileEntry]]:
-    for start in range(0, len(entries), size):
-        yield entries[start:start + size]
 
 
 def load_model(embedder: str | os.PathLike | Embedder, *, token: str | None = None,

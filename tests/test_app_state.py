@@ -87,7 +87,10 @@ def atlas(library) -> LibraryMap:
 
 @pytest.fixture
 def state(library, atlas, tmp_path) -> AppState:
-    return AppState(library, atlas=atlas, uploads=UploadFolder(tmp_path / "uploads"))
+    # Any length, so that results compare with library.search's; the similar-length window
+    # (on by default) has tests of its own below.
+    return AppState(library, atlas=atlas, relative_duration=None,
+                    uploads=UploadFolder(tmp_path / "uploads"))
 
 
 def test_query_k_range_and_selection_drive_results_and_highlights(state, library, atlas):
@@ -221,7 +224,8 @@ def test_format_duration():
 def test_widgets_escape_names_and_show_errors_not_tracebacks(library, atlas, tmp_path):
     from soundslike_nb.app.widgets import App
 
-    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    app = App(library, atlas=atlas, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
     app.state.set_query_row(5)  # the sound with HTML in its name
     assert "&lt;script&gt;" in app.query_panel.children[0].value
     assert "<script>" not in app.query_panel.children[0].value
@@ -235,7 +239,7 @@ def test_widgets_escape_names_and_show_errors_not_tracebacks(library, atlas, tmp
     assert "<script>" not in "".join(hover) and "&lt;script&gt;" in hover[5]
 
     rows = app.results.children[1:]
-    assert len(rows) == 59 and all(row.children[4].__class__.__name__ in ("Audio", "VBox")
+    assert len(rows) == 59 and all(row.children[5].__class__.__name__ in ("Audio", "VBox")
                                    for row in rows)
     app.upload.receive("garbage.wav", b"RIFF\x00\x00\x00\x00WAVEnothing")
     assert "garbage.wav" in app.error.value and "Traceback" not in app.error.value
@@ -336,3 +340,218 @@ def test_the_map_and_the_search_share_one_space(demo_library_file, tmp_path):
         upload = lib.features_of(sound.read(), name="x.wav")
     np.testing.assert_allclose(lib.map_point(upload, atlas), atlas.coordinates[7], atol=0.05)
     assert lib.map_point(features, atlas) == tuple(map(float, atlas.coordinates[7]))
+
+
+# -- "The notebook on a real library" ----------------------------------------------------------
+
+
+def test_the_name_list_never_keeps_a_former_query(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    app.pick.value = 3
+    assert app.state.query.position == 3
+    app.upload.receive("other.wav", _wav_bytes(0.5))
+    assert app.state.query.source == "upload"
+    assert app.pick.value is None, "the list must not show the former query"
+    app.pick.value = 3  # picking the same name again searches with it again
+    assert app.state.query.source == "library" and app.state.query.position == 3
+
+    more_like_this = app.results.children[1].children[-1]
+    more_like_this.click()
+    assert app.state.query.position != 3 and app.pick.value == app.state.query.position
+    app.find.value = "sound 1"  # a list without the query: it shows nothing
+    app.pick.value = 12
+    app.state.set_query_row(40)
+    assert app.pick.value is None
+    app.pick.value = 12
+    assert app.state.query.position == 12
+
+
+def test_keys_pressed_in_the_app_do_not_reach_the_notebook(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App, KeyGuard
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    guards = [child for child in app.widget.children if isinstance(child, KeyGuard)]
+    assert len(guards) == 1
+    # It acts on the element around it with that class: the app's root.
+    assert guards[0].root_class in app.widget._dom_classes
+    script = KeyGuard._esm
+    assert 'addEventListener("keydown"' in script and "stopPropagation" in script
+    assert "data-lm-suppress-shortcuts" in script
+
+
+def test_results_last_about_as_long_as_the_query(library, atlas, tmp_path):
+    import dataclasses
+
+    state = AppState(library, atlas=atlas, uploads=UploadFolder(tmp_path / "uploads"))
+    assert state.relative_duration == 4.0, "on by default"
+    durations_s = library.rows["duration"].to_numpy()
+    changes = []
+    state.observe(changes.append)
+
+    state.set_query_row(30)  # about 2.4 s in a library of 0.05 s to 10 min
+    length = durations_s[30]
+    assert state.query.duration == pytest.approx(length)
+    assert state.duration_window == pytest.approx((length / 4, length * 4))
+    assert len(state.results) == 10
+    assert state.results["duration"].between(length / 4, length * 4).all()
+    assert "duration" in changes[-1], "the map re-greys when the window moves"
+    window = (durations_s >= length / 4) & (durations_s <= length * 4)
+    np.testing.assert_array_equal(state.in_range(), window)
+
+    state.duration = (length, None)  # within the slider's range too
+    assert state.effective_duration == pytest.approx((length, length * 4))
+    assert state.results["duration"].between(length, length * 4).all()
+    np.testing.assert_array_equal(state.in_range(), window & (durations_s >= length))
+
+    state.relative_duration = None  # lifted: the slider alone
+    assert "duration" in changes[-1] and state.duration_window is None
+    assert (state.results["duration"] > length * 4).any()
+    np.testing.assert_array_equal(state.in_range(), durations_s >= length)
+    state.relative_duration = 4
+    state.duration = (2 * length, None)  # the two ranges still meet
+    assert state.results["duration"].between(2 * length, 4 * length).all()
+    state.duration = (100.0, None)  # they do not meet: no results, no error
+    assert state.results.empty and not state.error and not state.in_range().any()
+    state.duration = None
+
+    assert state.set_query_upload("half a second.wav", _wav_bytes(0.5))
+    assert state.query.duration == pytest.approx(0.5)
+    assert state.results["duration"].between(0.125, 2.0).all() and len(state.results) == 10
+
+    # A query whose length is unknown searches any length.
+    state.query = dataclasses.replace(state.query, duration=None)
+    state.k = 40
+    assert state.duration_window is None and state.in_range().all()
+    assert (state.results["duration"] > 2.0).any()
+
+    for bad in (0.5, 0, -4, True, float("inf"), "4"):
+        with pytest.raises(ParameterError, match="relative_duration"):
+            state.relative_duration = bad
+
+
+def test_similar_length_is_one_click_in_the_app(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    state = app.state
+    assert app.similar_length.value is True and "÷4" in app.similar_length.description
+    app.upload.receive("one second.wav", _wav_bytes(1.0))
+    assert app.window_label.value == "0.25 s \N{EN DASH} 4 s"
+    assert state.results["duration"].between(0.25, 4.0).all()
+    opacity = np.asarray(app.map_view.figure.data[0].marker.opacity)
+    np.testing.assert_array_equal(opacity > 0.5, state.in_range())
+    assert not state.in_range().all()
+
+    app.similar_length.value = False
+    assert state.relative_duration is None and app.window_label.value == ""
+    assert np.all(np.asarray(app.map_view.figure.data[0].marker.opacity) > 0.5)
+    state.k = 30
+    assert (state.results["duration"] > 4.0).any()
+    app.similar_length.value = True
+    assert state.relative_duration == 4.0
+    assert state.results["duration"].between(0.25, 4.0).all()
+
+    state.set_query_row(59)  # 10 min: nothing else lasts 2.5 min or more
+    assert app.window_label.value == "2 min 30 s \N{EN DASH} 40 min"
+    assert state.results["duration"].between(150, 2400).all()
+    state.duration = (None, 60.0)
+    assert state.results.empty and "untick" in app.status.value
+
+    state.relative_duration = 2  # set from a script: the checkbox follows, and keeps it
+    assert "÷2" in app.similar_length.description and app.similar_length.value
+    app.similar_length.value = False
+    app.similar_length.value = True
+    assert state.relative_duration == 2.0
+
+
+def test_similarity_is_shown_in_percent_with_its_scale_explained(library, atlas, tmp_path):
+    from soundslike_nb.app.state import similarity_percent
+    from soundslike_nb.app.widgets import App
+
+    assert [similarity_percent(value) for value in (1.0, 0.873, 0.004, 0.0, -0.42)] == [
+        100, 87, 0, 0, 0]
+    app = App(library, atlas=atlas, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
+    app.state.set_query_row(2)
+    app.state.k = 59
+    results = app.state.results
+    assert (results["similarity"] < 0).any(), "the fixture must show a negative cosine"
+    header = app.results.children[0].children[4].value
+    assert ">similarity<" in header and "100 % = the same sound" in header
+    assert "0 % = unrelated or opposite" in header
+    for row, similarity in zip(app.results.children[1:], results["similarity"]):
+        cell = row.children[4].value
+        assert f">{similarity_percent(similarity)} %<" in cell
+        assert f"weighted cosine {similarity:.3f}" in cell  # the exact value, on hover
+    assert results["similarity"].iloc[0] < 1  # the API's number is unchanged
+
+
+def test_results_show_each_sounds_folder(library, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    rows = library.rows.copy()
+    deep = tmp_path / "sfx" / "explosions" / "large and very far away indeed"
+    deep.mkdir(parents=True)
+    for position in range(0, len(rows), 2):
+        moved = deep / os.path.basename(rows.loc[position, "path"])
+        os.replace(rows.loc[position, "path"], moved)
+        rows.loc[position, "path"] = str(moved)
+    table = LibraryTable(rows=rows, embeddings=library.embeddings,
+                         provenance={**library.provenance, "roots": [str(tmp_path / "sfx")]})
+    nested = Library(table, embedder=library.embedder)
+    app = App(nested, show_map=False, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
+    app.state.set_query_row(1)
+    app.state.k = 20
+    results = app.state.results
+    assert list(results["folder"]) == list(nested.folders.iloc[results["position"]])
+    assert set(results["folder"]) == {"", "explosions/large and very far away indeed"}
+    assert "folder" in app.results.children[0].children[2].value
+    for row, folder in zip(app.results.children[1:], results["folder"]):
+        cell, download = row.children[2].value, row.children[6]
+        if folder:
+            assert f"title='folder {folder}'" in cell and f">{folder}<" in cell
+            assert download.hint.endswith(f"from folder {folder}")
+        else:
+            assert ">(top)<" in cell and "the library's top folder" in download.hint
+
+
+def test_an_upload_being_analysed_says_so_and_disables_controls(library, atlas, tmp_path,
+                                                                 monkeypatch):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
+    seen, analyse = [], library.features_of
+
+    def controls() -> dict:
+        return {"upload": app.upload.disabled, "k": app.k_slider.disabled,
+                "range": app.range_slider.disabled, "overall": app.weight_sliders["cnn"].disabled,
+                "timbre": app.weight_sliders["timbre"].disabled}
+
+    def watched(*args, **kwargs):
+        seen.append((app.status.value, controls()))
+        return analyse(*args, **kwargs)
+
+    monkeypatch.setattr(library, "features_of", watched)
+    idle = {"upload": False, "k": False, "range": False, "overall": False,
+            "timbre": True}  # no descriptors in this library: timbre stays off
+    assert controls() == idle
+    app.upload.receive("long take.wav", _wav_bytes(0.5))
+    status, during = seen[-1]
+    assert "analysing long take.wav…" in status
+    assert all(during.values()), during
+    assert controls() == idle and "10 results" in app.status.value
+
+    app.upload.receive("garbage.wav", b"RIFF\x00\x00\x00\x00WAVEnothing")  # fails in analysis
+    assert "analysing garbage.wav" in seen[-1][0] and all(seen[-1][1].values())
+    assert controls() == idle and "garbage.wav" in app.error.value
+    assert "analysing" not in app.status.value
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(library, "features_of", broken)
+    app.upload.receive("big.wav", _wav_bytes(0.5))
+    assert controls() == idle and "out of memory" in app.error.value and not app.state.busy

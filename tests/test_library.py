@@ -431,3 +431,16 @@ def test_progress_counts_bytes_of_audio_not_files(tmp_path, write_sound, aisfx, 
     total_kib = (short.stat().st_size + long.stat().st_size) / 1024
     assert "analysing 2 files" in bar and "2/2 files" in bar
     assert f"{total_kib:.0f}k/{total_kib:.0f}k" in bar.replace(".0k", "k"), bar[-300:]
+
+
+def test_long_files_make_smaller_batches(tmp_path, write_sound, aisfx):
+    from soundslike_nb.scan import scan_folders
+
+    folder = tmp_path / "takes"
+    for name in ("a.wav", "b.wav"):  # 10 s of stereo: over 1 MiB, so their headers are read
+        write_sound(name, 10.0, channels=2, folder=folder)
+    write_sound("c.wav", 0.5, folder=folder)
+    entries = scan_folders([folder]).files
+    batches = list(Analyzer(aisfx, batch_seconds=15.0).analyse_files(entries))
+    assert [len(batch.decoded) for batch in batches] == [1, 2]
+    assert [len(batch.decoded) for batch in Analyzer(aisfx).analyse_files(entries)] == [3]

@@ -1,66 +1,114 @@
 """The library map as a plotly FigureWidget, drawn from an :class:`AppState`.
 
-Four traces: the library (names on hover, optionally coloured by duration, faint outside the
-duration range), the current results (marked with their rank), the selected sound, and the
-query. A click on any point selects that library sound; the view never searches by itself.
+Four traces: the library (name, folder and duration on hover; coloured by nothing, duration or
+top-level folder; faint outside the duration range), the current results (marked with their
+rank), the selected sound, and the query. A click on any point selects that library sound; the
+view never searches by itself.
+
+How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
+keeps its own copy of the figure and applies each update message to it as sent, including the
+``"_undefined_"`` placeholder that ``batch_update`` puts in for a trace that did not set a
+property another trace in the same batch did: one batch touching the library trace and the
+results wrote ``"_undefined_"`` over the library's names (and, with the duration narrowed, its
+x and y) in that copy. Every view drawn from it then lacked them, and each update's report back
+(the "trace deltas") carried the library's points to the kernel, where plotly failed on them
+(``ValueError: The truth value of an array ... is ambiguous``). So every message sent here
+gives a value for every trace it names: the library's style alone, or the three small highlight
+traces together.
 """
 
 from __future__ import annotations
 
 import html
+from collections import Counter
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from ..errors import ParameterError
 from .state import AppState, format_duration
 
-__all__ = ["MapView"]
+__all__ = ["COLOUR_BY", "MapView"]
 
 #: Above this many points the map draws with WebGL (SVG gets slow past a few thousand).
 WEBGL_ABOVE = 5000
+#: What the library points can be coloured by.
+COLOUR_BY = ("none", "duration", "folder")
+#: At most this many colours for top-level folders; past that the smallest share "other".
+MAX_FOLDER_COLOURS = 20
+TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
 _LIBRARY, _RESULTS, _SELECTION, _QUERY = range(4)
+_HIGHLIGHTS = [_RESULTS, _SELECTION, _QUERY]
 _GREY = "#8a94a6"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
+# Dark24 without its two greys (one is close to the library grey and "other").
+_FOLDER_PALETTE = [colour for colour in qualitative.Dark24
+                   if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
+_IN_RANGE, _OUT_OF_RANGE = 0.85, 0.12
+_FOLDER_LINE = '<span style="color:#5f6878;font-size:11px">{}</span>'
+# Name, folder (small, grey), duration: the per-point parts travel once, as hovertext and
+# customdata, and the markup once, in the template.
+_LIBRARY_HOVER = ("%{hovertext}<br>" + _FOLDER_LINE.format("%{customdata[0]}")
+                  + "<br>%{customdata[1]}<extra></extra>")
 
 
 class MapView:
     """The plotly map bound to ``state``: redraws its highlights when the state changes.
 
+    Args:
+        state: the app state drawn (it must have a map, ``AppState(atlas=...)``).
+        colour_by: ``"none"`` (one grey), ``"duration"`` (log scale) or ``"folder"`` (the
+            top-level folder of each sound within its library folder).
+        width, height: the figure's size in pixels.
+
     Example:
-        >>> view = MapView(state)  # doctest: +SKIP
+        >>> view = MapView(state, colour_by="folder")  # doctest: +SKIP
         >>> view.figure  # the FigureWidget to display  # doctest: +SKIP
     """
 
-    def __init__(self, state: AppState, *, colour_by_duration: bool = False,
+    def __init__(self, state: AppState, *, colour_by: str = "none",
                  width: int = 540, height: int = 520) -> None:
         self.state = state
         atlas = state.atlas
         if atlas is None:
             raise ParameterError("the state has no map (AppState(atlas=None)): nothing to draw")
-        rows = state.library.rows
+        self._colour_by = _checked_colour_by(colour_by)
+        rows, library = state.library.rows, state.library
         coordinates = atlas.coordinates
-        self._durations_s = rows["duration"].to_numpy()
-        hover = [f"{html.escape(str(name))}<br>{format_duration(seconds)}"
-                 for name, seconds in zip(rows["name"], self._durations_s)]
+        self._durations_s = rows["duration"].to_numpy(dtype=np.float64)
+        self._folder_labels = [_folder_label(folder) for folder in library.folders]
+        self._inside = state.in_range()
         scatter = go.Scattergl if len(rows) > WEBGL_ABOVE else go.Scatter
+        library_trace = scatter(
+            x=coordinates[:, 0], y=coordinates[:, 1], mode="markers", name="library",
+            hovertext=[html.escape(str(name)) for name in rows["name"]],
+            customdata=np.array([[html.escape(folder), format_duration(seconds)]
+                                 for folder, seconds in zip(self._folder_labels,
+                                                            self._durations_s)],
+                                dtype=object).reshape(len(rows), 2),
+            hovertemplate=_LIBRARY_HOVER, hoverlabel=_hover_label(_GREY),
+            marker={"size": 8 if len(rows) <= 2000 else 4, "line": {"width": 0},
+                    "opacity": _opacity(self._inside), **self._colouring(self._colour_by)})
+        highlights = self._highlights()
         self.figure = go.FigureWidget(
             data=[
-                scatter(x=coordinates[:, 0], y=coordinates[:, 1], mode="markers", name="library",
-                        hovertext=hover, hoverinfo="text",
-                        marker={"size": 8 if len(rows) <= 2000 else 4, "color": _GREY,
-                                "line": {"width": 0}}),
-                go.Scatter(x=[], y=[], mode="markers+text", name="results", hoverinfo="text",
+                library_trace,
+                go.Scatter(mode="markers+text", name="results", hoverinfo="text",
+                           hoverlabel=_hover_label(_ACCENT),
                            textposition="top center", textfont={"size": 11, "color": _ACCENT},
                            marker={"size": 13, "color": _ACCENT,
-                                   "line": {"width": 1, "color": "white"}}),
-                go.Scatter(x=[], y=[], mode="markers", name="selected", hoverinfo="skip",
+                                   "line": {"width": 1, "color": "white"}},
+                           **highlights[_RESULTS]),
+                go.Scatter(mode="markers", name="selected", hoverinfo="skip",
                            marker={"size": 22, "symbol": "circle-open", "color": "#111",
-                                   "line": {"width": 2}}),
-                go.Scatter(x=[], y=[], mode="markers", name="query", hoverinfo="text",
+                                   "line": {"width": 2}},
+                           **highlights[_SELECTION]),
+                go.Scatter(mode="markers", name="query", hoverinfo="text",
                            marker={"size": 20, "symbol": "star", "color": _QUERY_COLOUR,
-                                   "line": {"width": 1, "color": "white"}}),
+                                   "line": {"width": 1, "color": "white"}},
+                           **highlights[_QUERY]),
             ],
             layout={
                 "width": width, "height": height, "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
@@ -70,62 +118,117 @@ class MapView:
                 "plot_bgcolor": "white", "clickmode": "event",
             },
         )
-        self._result_positions = np.zeros(0, dtype=np.int64)
         self.figure.data[_LIBRARY].on_click(self._clicked_library)
         self.figure.data[_RESULTS].on_click(self._clicked_result)
-        self.colour_by_duration = colour_by_duration
         state.observe(self.update)
-        self.update(frozenset({"results", "duration", "selection", "query"}))
 
     # -- drawing -----------------------------------------------------------------------------
 
     @property
+    def colour_by(self) -> str:
+        """What colours the library points: ``"none"``, ``"duration"`` or ``"folder"``."""
+        return self._colour_by
+
+    @colour_by.setter
+    def colour_by(self, value: str) -> None:
+        value = _checked_colour_by(value)
+        if value != self._colour_by:
+            self._colour_by = value
+            self._style_library(self._colouring(value))
+
+    @property
     def colour_by_duration(self) -> bool:
-        """Colour the library points by duration (log scale) instead of one grey."""
-        return self._colour_by_duration
+        """Whether the library points are coloured by duration (a shortcut for
+        :attr:`colour_by`; ``False`` turns duration colouring off, nothing else)."""
+        return self._colour_by == "duration"
 
     @colour_by_duration.setter
     def colour_by_duration(self, value: bool) -> None:
-        self._colour_by_duration = bool(value)
-        marker = self.figure.data[_LIBRARY].marker
-        with self.figure.batch_update():
-            if self._colour_by_duration:
-                marker.color = np.log10(np.maximum(self._durations_s, 1e-3))
-                marker.colorscale = "Viridis"
-                marker.showscale = True
-                marker.colorbar = _duration_colourbar(self._durations_s)
-            else:
-                marker.color = _GREY
-                marker.showscale = False
+        if value:
+            self.colour_by = "duration"
+        elif self._colour_by == "duration":
+            self.colour_by = "none"
+
+    @property
+    def folder_colours(self) -> dict[str, str]:
+        """The colour of each top-level folder when colouring by folder (``"(top)"`` for
+        sounds directly in a library folder, ``"other"`` for the folders past the
+        :data:`MAX_FOLDER_COLOURS` largest)."""
+        _codes, labels = _folder_groups(self._folder_labels)
+        return dict(zip(labels, _group_colours(labels)))
 
     def update(self, changed: frozenset[str]) -> None:
-        """Redraw what ``changed`` (the state's field names) affects."""
-        figure, state = self.figure, self.state
-        with figure.batch_update():
-            if "duration" in changed:
-                inside = state.in_range()
-                figure.data[_LIBRARY].marker.opacity = (
-                    0.85 if inside.all() else np.where(inside, 0.85, 0.12))
-            if changed & {"results", "query"}:
-                marks = state.highlights()
-                self._result_positions = marks["position"].to_numpy()
-                results = figure.data[_RESULTS]
-                results.x, results.y = marks["x"].to_numpy(), marks["y"].to_numpy()
-                results.text = [str(rank) for rank in marks["rank"]]
-                results.hovertext = [f"#{rank} {html.escape(str(name))} ({similarity:.2f})"
-                                     for rank, name, similarity in
-                                     zip(marks["rank"], marks["name"], marks["similarity"])]
-                query, point = figure.data[_QUERY], state.query and state.query.point
-                query.x, query.y = ([point[0]], [point[1]]) if point else ([], [])
-                query.hovertext = ([f"query: {html.escape(state.query.name)}"]
-                                   if point else [])
-            if "selection" in changed:
-                selected = figure.data[_SELECTION]
-                if state.selection is None:
-                    selected.x, selected.y = [], []
-                else:
-                    x, y = state.atlas.coordinates[state.selection]
-                    selected.x, selected.y = [float(x)], [float(y)]
+        """Redraw what ``changed`` (the state's field names) affects.
+
+        The library's per-point data travels only when its opacity changes (the duration range
+        or the query's similar-length window moved); results, query and selection are one
+        message for their three small traces.
+        """
+        if changed & {"duration", "query"}:
+            inside = self.state.in_range()
+            if not np.array_equal(inside, self._inside):
+                self._inside = inside
+                self._style_library({"opacity": _opacity(inside)})
+        if changed & {"results", "query", "selection"}:
+            highlights = self._highlights()
+            keys = ["x", "y", "text", "hovertext"]
+            # Every key has a value for each of the three traces: no placeholders (see above).
+            self.figure.plotly_update(
+                restyle_data={key: [highlights[trace].get(key, []) for trace in _HIGHLIGHTS]
+                              for key in keys},
+                trace_indexes=_HIGHLIGHTS)
+
+    def _style_library(self, marker: dict) -> None:
+        # One trace per batch, so the update message names no other trace.
+        with self.figure.batch_update():
+            self.figure.data[_LIBRARY].marker.update(marker)
+
+    def _colouring(self, colour_by: str) -> dict:
+        """The library marker's colour properties for ``colour_by``."""
+        if colour_by == "duration":
+            values = np.log10(np.maximum(self._durations_s, 1e-3))
+            low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+            return {"color": values, "colorscale": "Viridis", "cmin": low,
+                    "cmax": high if high > low else low + 1.0, "showscale": True,
+                    "colorbar": _duration_colourbar(self._durations_s)}
+        if colour_by == "folder":
+            codes, labels = _folder_groups(self._folder_labels)
+            colours = _group_colours(labels)
+            count = len(labels)
+            scale = [[bound / count, colour] for index, colour in enumerate(colours)
+                     for bound in (index, index + 1)]
+            return {"color": codes, "colorscale": scale, "cmin": -0.5, "cmax": count - 0.5,
+                    "showscale": True,
+                    "colorbar": {"title": {"text": "folder"}, "thickness": 12,
+                                 "tickvals": list(range(count)), "tickfont": {"size": 10},
+                                 "ticktext": [html.escape(_shortened(label))
+                                              for label in labels]}}
+        return {"color": _GREY, "showscale": False}
+
+    def _highlights(self) -> dict[int, dict]:
+        """x, y, text and hovertext of the results, selection and query traces (small lists)."""
+        state = self.state
+        marks = state.highlights()
+        self._result_positions = marks["position"].to_numpy()
+        results = {
+            "x": [float(x) for x in marks["x"]], "y": [float(y) for y in marks["y"]],
+            "text": [str(rank) for rank in marks["rank"]],
+            "hovertext": [
+                f"#{rank} {html.escape(str(name))} ({similarity:.2f})<br>"
+                + _FOLDER_LINE.format(html.escape(self._folder_labels[position]))
+                + f"<br>{format_duration(float(self._durations_s[position]))}"
+                for rank, name, similarity, position in
+                zip(marks["rank"], marks["name"], marks["similarity"], marks["position"])]}
+        selection = {"x": [], "y": []}
+        if state.selection is not None:
+            x, y = state.atlas.coordinates[state.selection]
+            selection = {"x": [float(x)], "y": [float(y)]}
+        point = state.query and state.query.point
+        query = {"x": [], "y": [], "hovertext": []}
+        if point:
+            query = {"x": [float(point[0])], "y": [float(point[1])],
+                     "hovertext": [f"query: {html.escape(state.query.name)}"]}
+        return {_RESULTS: results, _SELECTION: selection, _QUERY: query}
 
     # -- clicks ------------------------------------------------------------------------------
 
@@ -136,6 +239,55 @@ class MapView:
     def _clicked_result(self, _trace, points, _selector) -> None:
         if points.point_inds and points.point_inds[0] < len(self._result_positions):
             self.state.select(int(self._result_positions[points.point_inds[0]]))
+
+
+def _checked_colour_by(value: str) -> str:
+    if value not in COLOUR_BY:
+        raise ParameterError(f"colour_by must be one of {', '.join(COLOUR_BY)}; got {value!r}")
+    return value
+
+
+def _hover_label(border: str) -> dict:
+    # White, whatever the points' colours, so that the grey folder line stays readable.
+    return {"bgcolor": "white", "bordercolor": border, "font": {"color": "#1a1a1a"}}
+
+
+def _opacity(inside: np.ndarray) -> float | np.ndarray:
+    return _IN_RANGE if inside.all() else np.where(inside, _IN_RANGE, _OUT_OF_RANGE)
+
+
+def _folder_label(folder: str) -> str:
+    """A sound's folder as the hover shows it: ``voices/female``, ``(top)`` for none."""
+    folder = str(folder).replace("\\", "/").strip("/")
+    return folder or TOP_FOLDER
+
+
+def _folder_groups(folder_labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each sound's top-level folder as a code into the returned names (sorted, ``(top)``
+    first, ``other`` last); past :data:`MAX_FOLDER_COLOURS` the smallest folders are ``other``.
+    """
+    tops = [label.split("/", 1)[0] for label in folder_labels]
+    counts = Counter(tops)
+    named = set(counts)
+    if len(counts) > MAX_FOLDER_COLOURS:
+        largest = sorted(counts, key=lambda top: (-counts[top], top))
+        named = set(largest[:MAX_FOLDER_COLOURS - 1])
+    labels = sorted(named, key=lambda top: (top != TOP_FOLDER, top))
+    if len(named) < len(counts):
+        labels.append(OTHER_FOLDERS)
+    index = {label: code for code, label in enumerate(labels)}
+    other = index.get(OTHER_FOLDERS)
+    codes = np.array([index.get(top, other) for top in tops], dtype=np.uint8)
+    return codes, labels
+
+
+def _group_colours(labels: list[str]) -> list[str]:
+    palette = iter(_FOLDER_PALETTE)
+    return [_GREY if label == OTHER_FOLDERS else next(palette) for label in labels]
+
+
+def _shortened(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _duration_colourbar(durations_s: np.ndarray) -> dict:

@@ -1,9 +1,13 @@
 """The app: widgets bound to an :class:`AppState`. They write to the state and redraw from it.
 
-Layout: the query (upload, or pick a library sound) with its player; k and the duration range;
-one slider per aspect weight (overall character, timbre, spectrum, envelope); then the results
-(rank, name, duration, similarity, player, download, "more like this") beside the map, whose
+Layout: the query (upload, or pick a library sound) with its player; k, the duration range and
+"similar length" (results from a quarter to four times the query's length); one slider per
+aspect weight (overall character, timbre, spectrum, envelope); then the results (rank, name,
+folder, duration, similarity in %, player, download, "more like this") beside the map, whose
 clicked point plays in the "selected" panel and can become the query.
+
+Keys pressed inside the app stay in the app: the notebook's command-mode shortcuts (``x`` cuts
+the cell, ``d d`` deletes it, arrows move between cells) do not act on the app's cell.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from ..errors import SoundslikeError
 from ..library import Library
@@ -23,7 +29,15 @@ from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .map_view import MapView
 from .media import DownloadButton, SoundUpload, player
-from .state import K_MAX, AppState, DurationScale, format_duration, library_title
+from .state import (
+    DEFAULT_RELATIVE_DURATION,
+    K_MAX,
+    AppState,
+    DurationScale,
+    format_duration,
+    library_title,
+    similarity_percent,
+)
 from .uploads import UploadFolder
 
 __all__ = ["App"]
@@ -39,8 +53,13 @@ _ASPECT_LABELS = {
     "spectrum": ("spectrum", "brightness, noisiness and the balance of low and high bands"),
     "envelope": ("envelope", "length, attack, decay and rhythm of the loudness over time"),
 }
+_SIMILARITY_TITLE = ("similarity to the query: the weighted cosine in the library's space, "
+                     "100 % = the same sound, 0 % = unrelated or opposite; the same scale at "
+                     "any weighting. Hover a value for the exact cosine and each aspect's.")
 _STYLE = """<style>
 .soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
+.soundslike-app .soundslike-folder { color: #5f6b7a; }
+.soundslike-app .soundslike-busy { color: #1f3b8f; }
 .soundslike-app .soundslike-result .widget-html-content,
 .soundslike-app .soundslike-header .widget-html-content {
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -50,6 +69,45 @@ _STYLE = """<style>
 </style>"""
 
 
+class KeyGuard(anywidget.AnyWidget):
+    """Invisible: keeps the keys pressed inside the app (the element of class ``root_class``
+    around it) from reaching JupyterLab's shortcuts.
+
+    In command mode a notebook acts on single keys wherever the focus is (``x`` cuts the cell,
+    even with the focus on a button of this app). JupyterLab listens for them on the document
+    as they bubble up, so the app's root element stops them on the way; keys with Ctrl or Cmd
+    (save, copy) go through. Its ``data-lm-suppress-shortcuts`` attribute alone would not do:
+    Lumino honours it only between the focused element and the element a shortcut's selector
+    matches, and the command-mode selectors (``... :focus``) match the focused element itself.
+    """
+
+    _esm = """
+    function render({ model, el }) {
+      el.style.display = "none";
+      const stop = (event) => {
+        if (!event.ctrlKey && !event.metaKey) event.stopPropagation();
+      };
+      let root = null, frame = 0, tries = 0;
+      const attach = () => {
+        root = el.closest("." + model.get("root_class"));
+        if (root) {
+          root.setAttribute("data-lm-suppress-shortcuts", "true");
+          root.addEventListener("keydown", stop);
+        } else if (tries++ < 600) {  // not in the page yet: try again at the next frame
+          frame = requestAnimationFrame(attach);
+        }
+      };
+      attach();
+      return () => {
+        cancelAnimationFrame(frame);
+        if (root) root.removeEventListener("keydown", stop);
+      };
+    }
+    export default { render };
+    """
+    root_class = traitlets.Unicode("soundslike-app").tag(sync=True)
+
+
 class App:
     """The soundslike notebook app for a library: display it (it is the last value of a cell).
 
@@ -57,6 +115,8 @@ class App:
         library: the library to search (``open_library(...)``).
         show_map: draw the UMAP map (computed once and stored beside the library).
         k: initial number of results.
+        relative_duration: results last from the query's length divided by this to its length
+            times this (a checkbox lifts it); ``None`` starts with it lifted.
         upload_folder: where uploaded queries are saved (default: a new temporary folder).
         progress: show progress while the map is computed.
 
@@ -67,12 +127,17 @@ class App:
     """
 
     def __init__(self, library: Library, *, show_map: bool = True, k: int = 10,
+                 relative_duration: float | None = DEFAULT_RELATIVE_DURATION,
                  upload_folder: str | None = None, progress: bool = True,
                  atlas: LibraryMap | None = None) -> None:
         if show_map and atlas is None and len(library):
             atlas = library.map(progress=progress)
         self.state = AppState(library, atlas=atlas if show_map else None, k=k,
+                              relative_duration=relative_duration,
                               uploads=UploadFolder(upload_folder))
+        # The factor the "similar length" checkbox sets when ticked.
+        self._relative_factor = relative_duration or DEFAULT_RELATIVE_DURATION
+        self._uploads_off = False
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
         self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
         self._build()
@@ -111,6 +176,10 @@ class App:
             description="duration", layout=widgets.Layout(width="340px"))
         self.range_label = widgets.HTML()
         self.range_slider.observe(self._guarded(self._range_moved), "value")
+        self.similar_length = widgets.Checkbox(value=state.relative_duration is not None,
+                                               indent=False, layout=widgets.Layout(width="190px"))
+        self.similar_length.observe(self._guarded(self._similar_length_ticked), "value")
+        self.window_label = widgets.HTML()
         self.weight_sliders = {}
         for aspect in ASPECT_NAMES:
             label, tooltip = _ASPECT_LABELS[aspect]
@@ -128,7 +197,7 @@ class App:
         self.reset_weights.on_click(self._guarded(lambda _button: self._reset_weights()))
         self.error = widgets.HTML()
         self.status = widgets.HTML()
-        self.results = widgets.VBox(layout=widgets.Layout(width="730px"))
+        self.results = widgets.VBox(layout=widgets.Layout(width="830px"))
         self.results.add_class("soundslike-results")
         right = []
         self.map_view = None
@@ -148,18 +217,20 @@ class App:
             widgets.HBox([self.upload, widgets.HTML("&nbsp;or&nbsp;"), self.find, self.pick],
                          layout=widgets.Layout(align_items="center")),
             self.query_panel,
-            widgets.HBox([self.k_slider, self.range_slider, self.range_label],
-                         layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.k_slider, self.range_slider, self.range_label,
+                          self.similar_length, self.window_label],
+                         layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             widgets.HBox([*self.weight_sliders.values(), self.reset_weights],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             self.error,
             self.status,
             widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
+            KeyGuard(root_class="soundslike-app"),
         ])
         self.widget.add_class("soundslike-app")
         self._update(frozenset({"query", "results", "error", "duration", "selection",
-                                "weights"}))
+                                "weights", "relative_duration"}))
 
     def _reset_weights(self) -> None:
         self.state.set_weights(DEFAULT_WEIGHTS)
@@ -174,7 +245,7 @@ class App:
             embedder = library.embedder
             embedder.embed([np.zeros(embedder.sample_rate // 10, np.float32)])
         except SoundslikeError as exc:
-            self.upload.disabled = True
+            self._uploads_off = self.upload.disabled = True
             self._show_error(f"uploads are off: {exc}")
 
     # -- writing to the state ----------------------------------------------------------------
@@ -206,6 +277,9 @@ class App:
     def _range_moved(self, change) -> None:
         self.state.duration = self.scale.to_range(change["new"])
 
+    def _similar_length_ticked(self, change) -> None:
+        self.state.relative_duration = self._relative_factor if change["new"] else None
+
     def _matches(self, text: str) -> list[tuple[str, int]]:
         names = self.state.library.rows["name"]
         if text.strip():
@@ -219,6 +293,18 @@ class App:
         self.pick.options = self._matches(text)
         self.pick.value = None
         self.pick.observe(self._picked, "value")
+
+    def _show_query_in_pick(self) -> None:
+        """The name list shows the query when it is a library sound in the list, else nothing:
+        never a former query, which picking again would not search with."""
+        query = self.state.query
+        shown = None if query is None else query.position
+        if shown is not None and shown not in {value for _label, value in self.pick.options}:
+            shown = None
+        if self.pick.value != shown:
+            self.pick.unobserve(self._picked, "value")
+            self.pick.value = shown
+            self.pick.observe(self._picked, "value")
 
     def _picked(self, change) -> None:
         if change["new"] is not None:
@@ -237,13 +323,18 @@ class App:
             shortest = durations_s.min() if low is None and len(durations_s) else low
             longest = durations_s.max() if high is None and len(durations_s) else high
             self.range_label.value = f"{format_duration(shortest)} to {format_duration(longest)}"
+        if changed & {"duration", "query", "relative_duration"}:
+            self._draw_window()
         if changed & {"weights", "error"}:  # a refused weight springs back
             for aspect, slider in self.weight_sliders.items():
                 slider.value = state.weights[aspect]
         if "query" in changed:
             self._draw_query()
+            self._show_query_in_pick()
         if changed & {"results", "query"}:
             self._draw_results()
+        if "busy" in changed:
+            self._draw_busy()
         if "selection" in changed and self.map_view is not None:  # the map redraws itself
             self._draw_selection()
 
@@ -262,34 +353,83 @@ class App:
         ]
         self.query_panel.children[-1].add_class("soundslike-query-player")
 
+    def _draw_window(self) -> None:
+        state = self.state
+        self._relative_factor = state.relative_duration or self._relative_factor
+        factor = f"{self._relative_factor:g}"
+        self.similar_length.description = (
+            f"similar length (÷{factor} … \N{MULTIPLICATION SIGN}{factor})")
+        self.similar_length.tooltip = (
+            f"results last from the query's length ÷{factor} to \N{MULTIPLICATION SIGN}{factor},"
+            " within the duration range; untick for any length")
+        self.similar_length.value = state.relative_duration is not None
+        window = state.duration_window
+        if window is not None:
+            text = f"{format_duration(window[0])} \N{EN DASH} {format_duration(window[1])}"
+        elif state.relative_duration is not None and state.query is not None:
+            text = "<small>(the query's length is unknown: any length)</small>"
+        else:
+            text = ""
+        self.window_label.value = text
+
+    def _draw_busy(self) -> None:
+        """While an upload is analysed, say so and disable the controls that would search."""
+        busy = bool(self.state.busy)
+        self.upload.disabled = busy or self._uploads_off
+        for control in (self.k_slider, self.range_slider, self.similar_length,
+                        self.reset_weights):
+            control.disabled = busy
+        for aspect, slider in self.weight_sliders.items():
+            slider.disabled = busy or (aspect != "cnn" and not self.state.has_aspects)
+        self._draw_status()
+
+    def _draw_status(self) -> None:
+        state, count = self.state, len(self.state.results)
+        if state.busy:
+            self.status.value = f"<i class='soundslike-busy'>{html.escape(state.busy)}</i>"
+        elif state.query is None:
+            self.status.value = ""
+        elif count:
+            self.status.value = (f"{count} result{'s' if count != 1 else ''}, most similar "
+                                 f"first <small>(search {state.search_seconds * 1000:.0f} ms)"
+                                 "</small>")
+        elif state.effective_duration == (None, None):
+            self.status.value = "No other sound in the library."
+        else:
+            low, high = state.effective_duration
+            self.status.value = (
+                f"No sound in the library lasts from {format_duration(low or 0)} to "
+                f"{format_duration(high)}: widen the duration range"
+                + (" or untick <i>similar length</i>." if state.duration_window else "."))
+
     def _draw_results(self) -> None:
         state = self.state
         results = state.results
+        self._draw_status()
         if state.query is None:
-            self.status.value = ""
             self.results.children = []
             return
-        count = len(results)
-        self.status.value = (f"{count} result{'s' if count != 1 else ''}, most similar first "
-                             f"<small>(search {state.search_seconds * 1000:.0f} ms)</small>"
-                             if count else "No sound in the library fits the duration range.")
-        header = _row("#", "name", "duration", "similarity", [], header=True)
-        rows = [header]
-        for position, rank, name, path, seconds, similarity, *cosines in zip(
-                results["position"], results["rank"], results["name"], results["path"],
-                results["duration"], results["similarity"],
+        header = _row("#", "name", "folder", "duration", "similarity", [], header=True,
+                      similarity_title=_SIMILARITY_TITLE)
+        rows = [header] if len(results) else []
+        for position, rank, name, folder, path, seconds, similarity, *cosines in zip(
+                results["position"], results["rank"], results["name"], results["folder"],
+                results["path"], results["duration"], results["similarity"],
                 *(results[aspect] for aspect in ASPECT_NAMES)):
             use = widgets.Button(description="more like this", tooltip=f"search with {name}",
                                  layout=widgets.Layout(width="124px"))
             use.on_click(self._guarded(
                 lambda _button, row=int(position): self.state.set_query_row(row)))
-            why = " · ".join(f"{_ASPECT_LABELS[aspect][0]} {cosine:.2f}"
+            why = " · ".join(f"{_ASPECT_LABELS[aspect][0]} {cosine:.3f}"
                              for aspect, cosine in zip(ASPECT_NAMES, cosines)
                              if np.isfinite(cosine))
-            rows.append(_row(str(rank), name, format_duration(seconds), f"{similarity:.3f}",
-                             [self._cached(self._players, path, lambda p: player(p)),
-                              self._cached(self._downloads, path, DownloadButton), use],
-                             similarity_title=f"cosine per aspect: {why}"))
+            rows.append(_row(
+                str(rank), name, folder, format_duration(seconds),
+                f"{similarity_percent(similarity)} %",
+                [self._cached(self._players, path, lambda p: player(p)),
+                 self._cached(self._downloads, path,
+                              lambda p, folder=folder: _download(p, folder)), use],
+                similarity_title=f"weighted cosine {similarity:.3f} (cosine per aspect: {why})"))
         self._discard(self.results.children)
         self.results.children = rows
 
@@ -337,18 +477,34 @@ class App:
         return made
 
 
-def _row(rank: str, name: str, duration: str, similarity: str, extra: list,
+def _row(rank: str, name: str, folder: str, duration: str, similarity: str, extra: list,
          *, header: bool = False, similarity_title: str | None = None) -> widgets.HBox:
     def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
         tag = "b" if header else "span"
         return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
                             f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
 
-    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "136px"),
-                        cell(duration, "70px"),
+    # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
+    folder_cell = (cell(folder, "90px") if header else
+                   cell(folder or "(top)", "90px", "soundslike-folder", _folder_text(folder)))
+    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "130px"), folder_cell,
+                        cell(duration, "64px"),
                         cell(similarity, "76px", title=similarity_title), *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
+
+
+def _folder_text(folder: str) -> str:
+    """``folder explosions/large``, or the library's top folder for ``""``."""
+    return f"folder {folder}" if folder else "the library's top folder"
+
+
+def _download(path: str, folder: str) -> DownloadButton:
+    """A download button whose tooltip also names the sound's folder."""
+    button = DownloadButton(path)
+    if not button.unavailable:
+        button.hint = f"{button.hint}, from {_folder_text(folder)}"
+    return button
 
 
 def _default_weights_text() -> str:
