@@ -1,7 +1,8 @@
 """Players, downloads and the upload button: the pieces that move audio bytes to the browser.
 
-Players inline the file (sound effects are small) up to :data:`MAX_INLINE_BYTES`; a larger file,
-or a format browsers cannot play, gets a compressed preview of its first minute, and says so.
+Players send nothing until played; then the file itself (sound effects are small) up to
+:data:`MAX_INLINE_BYTES`, or for a larger file or a format browsers cannot play, a compressed
+preview of its first minute, which says so.
 Downloads send nothing until clicked, then the original file under its own name. Uploads are
 size-checked in the browser before anything is sent, and sent in chunks small enough for the
 Jupyter server's websocket (10 MiB a message by default), so that a too-large file gets a
@@ -19,15 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anywidget
-import ipywidgets as widgets
 import traitlets
 
 from ..audio import AUDIO_EXTENSIONS, load
 from ..errors import AudioError
 from .uploads import MAX_UPLOAD_BYTES
 
-__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "SoundUpload", "player",
-           "player_source"]
+__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "SoundUpload", "player_source"]
 
 #: Files up to this size are played as they are; larger ones get a preview.
 MAX_INLINE_BYTES = 8 * 2**20
@@ -89,24 +88,6 @@ def _preview(source, *, name: str, reason: str) -> PlayerSource:
     cut = info.duration > PREVIEW_SECONDS
     note = f"{reason}: preview of the first {PREVIEW_SECONDS:.0f} s" if cut else reason
     return PlayerSource(out.getvalue(), "ogg", note)
-
-
-def player(path: str, *, data: bytes | None = None, autoplay: bool = False,
-           max_inline_bytes: int = MAX_INLINE_BYTES) -> widgets.Widget:
-    """An ``<audio>`` player for a sound file, or a short message when it cannot be read."""
-    try:
-        source = player_source(path, data=data, max_inline_bytes=max_inline_bytes)
-    except (AudioError, OSError) as exc:
-        message = exc.strerror if isinstance(exc, OSError) else str(exc)
-        return widgets.HTML(f"<span class='soundslike-error'>cannot play: "
-                            f"{_escape(message)}</span>")
-    audio = widgets.Audio(value=source.data, format=source.format, autoplay=autoplay,
-                          controls=True, loop=False,
-                          layout=widgets.Layout(width="210px", height="32px"))
-    audio.add_class("soundslike-player")
-    if not source.note:
-        return audio
-    return widgets.VBox([audio, widgets.HTML(f"<small>{_escape(source.note)}</small>")])
 
 
 class LazyPlayer(anywidget.AnyWidget):

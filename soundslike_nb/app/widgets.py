@@ -28,7 +28,7 @@ from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .map_view import MapView
-from .media import DownloadButton, SoundUpload, player
+from .media import DownloadButton, LazyPlayer, SoundUpload
 from .state import (
     DEFAULT_RELATIVE_DURATION,
     K_MAX,
@@ -349,7 +349,7 @@ class App:
         self.query_panel.children = [
             widgets.HTML(f"Query: <b>{html.escape(query.name)}</b> <small>({where})</small>"
                          "&nbsp;"),
-            player(query.path),
+            LazyPlayer(query.path),
         ]
         self.query_panel.children[-1].add_class("soundslike-query-player")
 
@@ -426,7 +426,7 @@ class App:
             rows.append(_row(
                 str(rank), name, folder, format_duration(seconds),
                 f"{similarity_percent(similarity)} %",
-                [self._cached(self._players, path, lambda p: player(p)),
+                [self._cached(self._players, path, LazyPlayer),
                  self._cached(self._downloads, path,
                               lambda p, folder=folder: _download(p, folder)), use],
                 similarity_title=f"weighted cosine {similarity:.3f} (cosine per aspect: {why})"))
@@ -447,7 +447,7 @@ class App:
         self.selected_panel.children = [
             widgets.HTML(f"Selected: <b>{html.escape(str(row['name']))}</b> "
                          f"({format_duration(float(row['duration']))})"),
-            widgets.HBox([player(str(row["path"]), autoplay=True), use,
+            widgets.HBox([LazyPlayer(str(row["path"]), autoplay=True), use,
                           DownloadButton(str(row["path"]))]),
         ]
 
