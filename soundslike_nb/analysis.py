@@ -80,13 +80,28 @@ class AnalysisSettings:
                    descriptor_version=str(record.get("descriptor_version", "1")), device=device)
 
 
+#: Peaks below this (-60 dBFS) are silence: such a query matches nothing in particular.
+SILENCE_PEAK = 1e-3
+
+
 @dataclass(frozen=True)
 class SoundFeatures:
     """What a search compares: a sound's embedding and its descriptors (``None`` when they are
-    not computed)."""
+    not computed), and the analysed waveform's peak (``None`` for a library's stored row)."""
 
     embedding: np.ndarray
     descriptors: np.ndarray | None = None
+    peak: float | None = None
+
+    @property
+    def silent(self) -> bool:
+        """Whether the analysed sound is silence (peak below -60 dBFS).
+
+        Example:
+            >>> SoundFeatures(np.ones(2), peak=0.0).silent, SoundFeatures(np.ones(2)).silent
+            (True, False)
+        """
+        return self.peak is not None and self.peak < SILENCE_PEAK
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,8 @@ class Analyzer:
                                 ) from exc
         if not np.isfinite(embeddings).all():
             raise EmbedderError(f"{label!r}: the model produced NaN or infinite values")
-        return SoundFeatures(embeddings[0], None if descriptors is None else descriptors[0])
+        return SoundFeatures(embeddings[0], None if descriptors is None else descriptors[0],
+                             peak=float(np.abs(waveform).max()))
 
     # -- many files --------------------------------------------------------------------------
 

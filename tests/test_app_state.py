@@ -558,3 +558,16 @@ def test_an_upload_being_analysed_says_so_and_disables_controls(library, atlas, 
     monkeypatch.setattr(library, "features_of", broken)
     app.upload.receive("big.wav", _wav_bytes(0.5))
     assert controls() == idle and "out of memory" in app.error.value and not app.state.busy
+
+
+def test_a_silent_upload_gets_a_notice(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "up"), relative_duration=None)
+    silence = io.BytesIO()
+    sf.write(silence, np.zeros(RATE, np.float32), RATE, format="WAV")
+    app.upload.receive("quiet.wav", silence.getvalue())
+    assert "quiet.wav is silent" in app.state.notice and not app.state.error
+    assert "is silent" in app.status.value and len(app.state.results)
+    app.upload.receive("loud.wav", _wav_bytes(1.0))
+    assert app.state.notice == "" and "silent" not in app.status.value

@@ -294,6 +294,14 @@ class AppState:
         # The similar-length window moves with the query: say so, so that the map re-greys.
         self._search("query", *(("duration",) if self.effective_duration != before else ()))
 
+    @property
+    def notice(self) -> str:
+        """Something to know about the query that is not an error (``""`` when nothing)."""
+        if self.query is not None and self.query.features.silent:
+            return (f"{self.query.name} is silent (peak below -60 dBFS): its results say "
+                    "nothing about how it sounds")
+        return ""
+
     def _set_busy(self, message: str) -> None:
         self.busy = message
         self._changed("busy")

@@ -390,9 +390,11 @@ class App:
         elif state.query is None:
             self.status.value = ""
         elif count:
+            notice = (f" <b class='soundslike-notice'>⚠ {html.escape(state.notice)}</b>"
+                      if state.notice else "")
             self.status.value = (f"{count} result{'s' if count != 1 else ''}, most similar "
                                  f"first <small>(search {state.search_seconds * 1000:.0f} ms)"
-                                 "</small>")
+                                 f"</small>{notice}")
         elif state.effective_duration == (None, None):
             self.status.value = "No other sound in the library."
         else:
