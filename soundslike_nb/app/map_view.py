@@ -13,8 +13,8 @@ results wrote ``"_undefined_"`` over the library's names (and, with the duration
 x and y) in that copy. Every view drawn from it then lacked them, and each update's report back
 (the "trace deltas") carried the library's points to the kernel, where plotly failed on them
 (``ValueError: The truth value of an array ... is ambiguous``). So every message sent here
-gives a value for every trace it names: the library's style alone, or the three small highlight
-traces together.
+gives a value for every trace it names: the library's style alone, the three small highlight
+traces together, or the selection alone.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ COLOUR_BY = ("none", "duration", "folder")
 MAX_FOLDER_COLOURS = 20
 TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
 _LIBRARY, _RESULTS, _SELECTION, _QUERY = range(4)
-_HIGHLIGHTS = [_RESULTS, _SELECTION, _QUERY]
 _GREY = "#8a94a6"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
@@ -86,7 +85,7 @@ class MapView:
             hovertext=[html.escape(str(name)) for name in rows["name"]],
             customdata=np.array([[html.escape(folder), format_duration(seconds)]
                                  for folder, seconds in zip(self._folder_labels,
-                                                            self._durations_s)],
+                                                            self._durations_s.tolist())],
                                 dtype=object).reshape(len(rows), 2),
             hovertemplate=_LIBRARY_HOVER, hoverlabel=_hover_label(_GREY),
             marker={"size": 8 if len(rows) <= 2000 else 4, "line": {"width": 0},
@@ -161,27 +160,33 @@ class MapView:
         """Redraw what ``changed`` (the state's field names) affects.
 
         The library's per-point data travels only when its opacity changes (the duration range
-        or the query's similar-length window moved); results, query and selection are one
-        message for their three small traces.
+        or the query's similar-length window moved); new results or a new query are one message
+        for the three small highlight traces, a click one for the selection.
         """
         if changed & {"duration", "query"}:
             inside = self.state.in_range()
             if not np.array_equal(inside, self._inside):
                 self._inside = inside
                 self._style_library({"opacity": _opacity(inside)})
-        if changed & {"results", "query", "selection"}:
-            highlights = self._highlights()
-            keys = ["x", "y", "text", "hovertext"]
-            # Every key has a value for each of the three traces: no placeholders (see above).
-            self.figure.plotly_update(
-                restyle_data={key: [highlights[trace].get(key, []) for trace in _HIGHLIGHTS]
-                              for key in keys},
-                trace_indexes=_HIGHLIGHTS)
+        if changed & {"results", "query"}:
+            self._restyle(self._highlights())
+        elif "selection" in changed:
+            self._restyle({_SELECTION: self._selection()})
 
     def _style_library(self, marker: dict) -> None:
-        # One trace per batch, so the update message names no other trace.
+        # One trace per batch, so the update message names no other trace; a colour bar is
+        # replaced whole, not merged with the previous one.
         with self.figure.batch_update():
-            self.figure.data[_LIBRARY].marker.update(marker)
+            self.figure.data[_LIBRARY].marker.update(marker, overwrite=True)
+
+    def _restyle(self, values: dict[int, dict]) -> None:
+        """One message for these traces' new ``values``, each key with a value for every trace
+        it names (``[]`` where a trace has none): no placeholders (see the module docstring)."""
+        traces = sorted(values)
+        keys = sorted({key for trace_values in values.values() for key in trace_values})
+        self.figure.plotly_update(
+            restyle_data={key: [values[trace].get(key, []) for trace in traces] for key in keys},
+            trace_indexes=traces)
 
     def _colouring(self, colour_by: str) -> dict:
         """The library marker's colour properties for ``colour_by``."""
@@ -193,14 +198,16 @@ class MapView:
                     "colorbar": _duration_colourbar(self._durations_s)}
         if colour_by == "folder":
             codes, labels = _folder_groups(self._folder_labels)
-            colours = _group_colours(labels)
             count = len(labels)
-            scale = [[bound / count, colour] for index, colour in enumerate(colours)
-                     for bound in (index, index + 1)]
+            # A colour bar of one band per folder is the legend; codes run bottom to top.
+            by_code = _group_colours(labels)[::-1]
+            scale = [[bound / count, colour] for code, colour in enumerate(by_code)
+                     for bound in (code, code + 1)]
             return {"color": codes, "colorscale": scale, "cmin": -0.5, "cmax": count - 0.5,
                     "showscale": True,
                     "colorbar": {"title": {"text": "folder"}, "thickness": 12,
-                                 "tickvals": list(range(count)), "tickfont": {"size": 10},
+                                 "tickvals": list(range(count - 1, -1, -1)),
+                                 "tickfont": {"size": 10},
                                  "ticktext": [html.escape(_shortened(label))
                                               for label in labels]}}
         return {"color": _GREY, "showscale": False}
@@ -219,16 +226,18 @@ class MapView:
                 + f"<br>{format_duration(float(self._durations_s[position]))}"
                 for rank, name, similarity, position in
                 zip(marks["rank"], marks["name"], marks["similarity"], marks["position"])]}
-        selection = {"x": [], "y": []}
-        if state.selection is not None:
-            x, y = state.atlas.coordinates[state.selection]
-            selection = {"x": [float(x)], "y": [float(y)]}
         point = state.query and state.query.point
         query = {"x": [], "y": [], "hovertext": []}
         if point:
             query = {"x": [float(point[0])], "y": [float(point[1])],
                      "hovertext": [f"query: {html.escape(state.query.name)}"]}
-        return {_RESULTS: results, _SELECTION: selection, _QUERY: query}
+        return {_RESULTS: results, _SELECTION: self._selection(), _QUERY: query}
+
+    def _selection(self) -> dict:
+        if self.state.selection is None:
+            return {"x": [], "y": []}
+        x, y = self.state.atlas.coordinates[self.state.selection]
+        return {"x": [float(x)], "y": [float(y)]}
 
     # -- clicks ------------------------------------------------------------------------------
 
@@ -253,7 +262,10 @@ def _hover_label(border: str) -> dict:
 
 
 def _opacity(inside: np.ndarray) -> float | np.ndarray:
-    return _IN_RANGE if inside.all() else np.where(inside, _IN_RANGE, _OUT_OF_RANGE)
+    # float32: half the bytes of a library's worth of opacities, and plenty for an opacity.
+    if inside.all():
+        return _IN_RANGE
+    return np.where(inside, _IN_RANGE, _OUT_OF_RANGE).astype(np.float32)
 
 
 def _folder_label(folder: str) -> str:
@@ -263,19 +275,20 @@ def _folder_label(folder: str) -> str:
 
 
 def _folder_groups(folder_labels: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Each sound's top-level folder as a code into the returned names (sorted, ``(top)``
-    first, ``other`` last); past :data:`MAX_FOLDER_COLOURS` the smallest folders are ``other``.
-    """
+    """The top-level folders as a legend reads them (sorted, ``(top)`` first, ``other`` last;
+    past :data:`MAX_FOLDER_COLOURS` the smallest folders are ``other``), and each sound's as a
+    code: the last name is 0, the first ``len(names) - 1``, as a colour bar runs upwards."""
     tops = [label.split("/", 1)[0] for label in folder_labels]
     counts = Counter(tops)
     named = set(counts)
-    if len(counts) > MAX_FOLDER_COLOURS:
-        largest = sorted(counts, key=lambda top: (-counts[top], top))
+    if len(counts) > MAX_FOLDER_COLOURS:  # a folder called "other" joins the group
+        largest = sorted((top for top in counts if top != OTHER_FOLDERS),
+                         key=lambda top: (-counts[top], top))
         named = set(largest[:MAX_FOLDER_COLOURS - 1])
     labels = sorted(named, key=lambda top: (top != TOP_FOLDER, top))
     if len(named) < len(counts):
         labels.append(OTHER_FOLDERS)
-    index = {label: code for code, label in enumerate(labels)}
+    index = {label: len(labels) - 1 - position for position, label in enumerate(labels)}
     other = index.get(OTHER_FOLDERS)
     codes = np.array([index.get(top, other) for top in tops], dtype=np.uint8)
     return codes, labels

@@ -203,9 +203,14 @@ class App:
         self.map_view = None
         if state.atlas is not None:
             self.map_view = MapView(state, width=_MAP_WIDTH)
-            colour = widgets.Checkbox(value=False, description="colour by duration", indent=False)
-            colour.observe(lambda change: setattr(self.map_view, "colour_by_duration",
-                                                  change["new"]), "value")
+            colour = widgets.Dropdown(
+                options=[("one colour", "none"), ("duration", "duration"),
+                         ("top-level folder", "folder")], value=self.map_view.colour_by,
+                description="colour by", style={"description_width": "initial"},
+                layout=widgets.Layout(width="240px"))
+            colour.observe(lambda change: setattr(self.map_view, "colour_by", change["new"]),
+                           "value")
+            self.colour_by = colour
             # Above the map, with its height kept, so that a click never moves the map.
             self.selected_panel = widgets.VBox(layout=widgets.Layout(min_height="68px"))
             right = [widgets.VBox([colour, self.selected_panel, self.map_view.figure],
