@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from soundslike_nb.app.state import AppState, DurationScale, format_duration
+from soundslike_nb.app.formatting import DurationScale, format_duration
+from soundslike_nb.app.state import AppState
 from soundslike_nb.app.uploads import UploadFolder, check_upload, safe_filename
 from soundslike_nb.errors import AudioError, ParameterError
 from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable
@@ -372,7 +373,8 @@ def test_the_name_list_never_keeps_a_former_query(library, atlas, tmp_path):
 
 
 def test_keys_pressed_in_the_app_do_not_reach_the_notebook(library, atlas, tmp_path):
-    from soundslike_nb.app.widgets import App, KeyGuard
+    from soundslike_nb.app.keys import KeyGuard
+    from soundslike_nb.app.widgets import App
 
     app = App(library, atlas=atlas, upload_folder=str(tmp_path / "uploads"))
     guards = [child for child in app.widget.children if isinstance(child, KeyGuard)]
@@ -470,7 +472,7 @@ def test_similar_length_is_one_click_in_the_app(library, atlas, tmp_path):
 
 
 def test_similarity_is_shown_in_percent_with_its_scale_explained(library, atlas, tmp_path):
-    from soundslike_nb.app.state import similarity_percent
+    from soundslike_nb.app.formatting import similarity_percent
     from soundslike_nb.app.widgets import App
 
     assert [similarity_percent(value) for value in (1.0, 0.873, 0.004, 0.0, -0.42)] == [

@@ -27,7 +27,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from ..errors import ParameterError
-from .state import AppState, format_duration
+from .formatting import format_duration
+from .state import AppState
 
 __all__ = ["COLOUR_BY", "MapView"]
 

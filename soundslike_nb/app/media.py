@@ -104,8 +104,8 @@ class LazyPlayer(anywidget.AnyWidget):
     _esm = """
     function render({ model, el }) {
       const box = document.createElement("div");
-      box.className = "soundslike-player";
-      box.style.cssText = "width: 210px; height: 32px; display: flex; align-items: center;";
+      box.className = ("soundslike-player " + model.get("css_class")).trim();
+      box.style.cssText = "width: 170px; height: 32px; display: flex; align-items: center;";
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-play";
       button.style.width = "84px";
@@ -114,7 +114,7 @@ class LazyPlayer(anywidget.AnyWidget):
       const audio = document.createElement("audio");
       audio.preload = "none";
       audio.autoplay = model.get("autoplay");
-      audio.style.cssText = "width: 210px; height: 32px; display: none;";
+      audio.style.cssText = "width: 170px; height: 32px; display: none;";
       let url = null;
       let asked = false;
       const ask = () => {
@@ -154,11 +154,13 @@ class LazyPlayer(anywidget.AnyWidget):
     filename = traitlets.Unicode().tag(sync=True)
     hint = traitlets.Unicode().tag(sync=True)
     autoplay = traitlets.Bool(False).tag(sync=True)
+    css_class = traitlets.Unicode().tag(sync=True)  # on the player's own element
 
-    def __init__(self, path: str, *, autoplay: bool = False,
+    def __init__(self, path: str, *, autoplay: bool = False, css_class: str = "",
                  max_inline_bytes: int = MAX_INLINE_BYTES) -> None:
         filename = os.path.basename(path)
-        super().__init__(filename=filename, autoplay=autoplay, hint=f"play {filename}")
+        super().__init__(filename=filename, autoplay=autoplay, hint=f"play {filename}",
+                         css_class=css_class)
         self.path = path
         self.max_inline_bytes = max_inline_bytes
         self.on_msg(self._handle_message)

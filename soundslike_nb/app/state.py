@@ -12,7 +12,6 @@ within the duration range), so that a one-second explosion does not bring back m
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,16 +25,15 @@ from ..errors import ParameterError, SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
+from .formatting import DurationRange
 from .uploads import UploadFolder, check_upload
 
-__all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "AppState", "DurationScale", "Query",
-           "format_duration", "similarity_percent"]
+__all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "AppState", "Query"]
 
 #: The largest k the app offers.
 K_MAX = 100
 #: Results last from the query's length divided by this to its length times this.
 DEFAULT_RELATIVE_DURATION = 4.0
-DurationRange = tuple[float | None, float | None]
 Listener = Callable[[frozenset[str]], None]
 
 
@@ -343,96 +341,6 @@ class AppState:
         return int(position)
 
 
-@dataclass(frozen=True)
-class DurationScale:
-    """A log scale over the library's durations, for a range slider usable at both ends
-    (a 0.05 s click and a 10-minute ambience in one library).
-
-    Slider positions are ``log10(seconds)``; a position at either end means "no limit".
-
-    Example:
-        >>> scale = DurationScale.of([0.05, 1.0, 600.0])
-        >>> scale.seconds(scale.position(2.0))
-        2.0
-        >>> scale.to_range((scale.low, scale.position(10.0)))
-        (None, 10.0)
-    """
-
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, durations_s) -> DurationScale:
-        """The scale spanning ``durations_s`` (padded a little so its ends are not rows)."""
-        values = np.asarray(durations_s, dtype=np.float64)
-        values = values[np.isfinite(values) & (values > 0)]
-        shortest, longest = (values.min(), values.max()) if len(values) else (0.1, 1.0)
-        low, high = math.log10(shortest) - 0.01, math.log10(longest) + 0.01
-        if high - low < 0.1:  # one duration, or all nearly the same
-            low, high = low - 0.05, high + 0.05
-        return cls(low=low, high=high)
-
-    @property
-    def step(self) -> float:
-        return (self.high - self.low) / 500
-
-    def position(self, seconds: float) -> float:
-        return min(max(math.log10(seconds), self.low), self.high)
-
-    def seconds(self, position: float) -> float:
-        return float(f"{10 ** position:.3g}")
-
-    def to_range(self, positions: tuple[float, float]) -> DurationRange:
-        """Slider positions → ``(min_s, max_s)``, ``None`` where a handle is at its end."""
-        low, high = positions
-        tolerance = self.step / 2
-        return (None if low <= self.low + tolerance else self.seconds(low),
-                None if high >= self.high - tolerance else self.seconds(high))
-
-    def to_positions(self, duration: DurationRange) -> tuple[float, float]:
-        low, high = duration
-        return (self.low if low is None else self.position(low),
-                self.high if high is None else self.position(high))
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as people read them: ``0.05 s``, ``1.6 s``, ``42 s``, ``10 min``, ``1 h 05 min``.
-
-    Example:
-        >>> format_duration(0.05), format_duration(95), format_duration(600)
-        ('0.05 s', '1 min 35 s', '10 min')
-    """
-    if seconds is None:
-        return "any"
-    if seconds < 10:
-        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.3g} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min" + (f" {rest} s" if rest else "")
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def similarity_percent(similarity: float) -> int:
-    """A result's similarity as people read it: 100 (%) for the same sound, 0 for a sound
-    unrelated to the query, or further from it than that.
-
-    Example:
-        >>> similarity_percent(0.873), similarity_percent(1.0), similarity_percent(-0.31)
-        (87, 100, 0)
-    """
-    # The similarity is a weighted mean of cosines in the library's centred space, the weights
-    # taken as shares: 1 is the same sound at any weighting, 0 no more alike than the library's
-    # sounds are on average. Below 0 a sound is further from the query than a typical one, which
-    # tells a listener nothing more than "unrelated", so the scale stops at 0; the exact value
-    # stays in state.results and in the cell's tooltip.
-    if not math.isfinite(similarity):
-        return 0
-    return round(100 * min(max(float(similarity), 0.0), 1.0))
-
-
 def _positive(seconds) -> float | None:
     """A length in seconds, or ``None`` when it is unknown (missing, zero, not finite)."""
     try:
@@ -482,7 +390,3 @@ def _no_results() -> pd.DataFrame:
                          **{aspect: pd.Series(dtype="float64") for aspect in ASPECT_NAMES}})
 
 
-def library_title(library: Library) -> str:
-    """``demo.parquet: 56 sounds, aisfx-ismir2022`` (for headings)."""
-    where = os.path.basename(library.path) if library.path else "in-memory library"
-    return f"{where}: {len(library)} sounds, {library.embedder_id}"

@@ -15,47 +15,28 @@ from __future__ import annotations
 import functools
 import html
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 
-import anywidget
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 
 from ..errors import SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
+from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
+from .keys import KeyGuard
 from .map_view import MapView
 from .media import DownloadButton, LazyPlayer, SoundUpload
-from .state import (
-    DEFAULT_RELATIVE_DURATION,
-    K_MAX,
-    AppState,
-    DurationScale,
-    format_duration,
-    library_title,
-    similarity_percent,
-)
+from .results_view import ResultsView
+from .state import DEFAULT_RELATIVE_DURATION, K_MAX, AppState
 from .uploads import UploadFolder
 
 __all__ = ["App"]
 
 _log = logging.getLogger(__name__)
 _MATCHES_SHOWN = 200
-_CACHED_PLAYERS = 300
 _MAP_WIDTH = 540
-#: Slider label and tooltip of each aspect (what it means to a listener).
-_ASPECT_LABELS = {
-    "cnn": ("overall", "overall character: what the sound-effects CNN hears (source, texture)"),
-    "timbre": ("timbre", "tone colour: MFCCs and how they move"),
-    "spectrum": ("spectrum", "brightness, noisiness and the balance of low and high bands"),
-    "envelope": ("envelope", "length, attack, decay and rhythm of the loudness over time"),
-}
-_SIMILARITY_TITLE = ("similarity to the query: the weighted cosine in the library's space, "
-                     "100 % = the same sound, 0 % = unrelated or opposite; the same scale at "
-                     "any weighting. Hover a value for the exact cosine and each aspect's.")
 _STYLE = """<style>
 .soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
 .soundslike-app .soundslike-folder { color: #5f6b7a; }
@@ -67,45 +48,6 @@ _STYLE = """<style>
 .soundslike-app .soundslike-rank { font-weight: 600; color: #e4572e; }
 .soundslike-app .soundslike-title { font-size: 15px; }
 </style>"""
-
-
-class KeyGuard(anywidget.AnyWidget):
-    """Invisible: keeps the keys pressed inside the app (the element of class ``root_class``
-    around it) from reaching JupyterLab's shortcuts.
-
-    In command mode a notebook acts on single keys wherever the focus is (``x`` cuts the cell,
-    even with the focus on a button of this app). JupyterLab listens for them on the document
-    as they bubble up, so the app's root element stops them on the way; keys with Ctrl or Cmd
-    (save, copy) go through. Its ``data-lm-suppress-shortcuts`` attribute alone would not do:
-    Lumino honours it only between the focused element and the element a shortcut's selector
-    matches, and the command-mode selectors (``... :focus``) match the focused element itself.
-    """
-
-    _esm = """
-    function render({ model, el }) {
-      el.style.display = "none";
-      const stop = (event) => {
-        if (!event.ctrlKey && !event.metaKey) event.stopPropagation();
-      };
-      let root = null, frame = 0, tries = 0;
-      const attach = () => {
-        root = el.closest("." + model.get("root_class"));
-        if (root) {
-          root.setAttribute("data-lm-suppress-shortcuts", "true");
-          root.addEventListener("keydown", stop);
-        } else if (tries++ < 600) {  // not in the page yet: try again at the next frame
-          frame = requestAnimationFrame(attach);
-        }
-      };
-      attach();
-      return () => {
-        cancelAnimationFrame(frame);
-        if (root) root.removeEventListener("keydown", stop);
-      };
-    }
-    export default { render };
-    """
-    root_class = traitlets.Unicode("soundslike-app").tag(sync=True)
 
 
 class App:
@@ -138,8 +80,6 @@ class App:
         # The factor the "similar length" checkbox sets when ticked.
         self._relative_factor = relative_duration or DEFAULT_RELATIVE_DURATION
         self._uploads_off = False
-        self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
-        self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
         self._build()
         self.state.observe(self._update)
         self._warm_up()
@@ -182,7 +122,7 @@ class App:
         self.window_label = widgets.HTML()
         self.weight_sliders = {}
         for aspect in ASPECT_NAMES:
-            label, tooltip = _ASPECT_LABELS[aspect]
+            label, tooltip = ASPECT_LABELS[aspect]
             slider = widgets.FloatSlider(
                 value=state.weights[aspect], min=0.0, max=1.0, step=0.05, description=label,
                 tooltip=tooltip, continuous_update=False, readout_format=".2f",
@@ -197,8 +137,9 @@ class App:
         self.reset_weights.on_click(self._guarded(lambda _button: self._reset_weights()))
         self.error = widgets.HTML()
         self.status = widgets.HTML()
-        self.results = widgets.VBox(layout=widgets.Layout(width="830px"))
-        self.results.add_class("soundslike-results")
+        self.results_view = ResultsView(
+            more_like_this=self._guarded(lambda position: state.set_query_row(position)))
+        self.results = self.results_view.box
         right = []
         self.map_view = None
         if state.atlas is not None:
@@ -350,13 +291,12 @@ class App:
                                                       "library to find what sounds like it.</i>")]
             return
         where = "uploaded" if query.source == "upload" else "from the library"
-        self._discard(self.query_panel.children)
+        self.results_view.discard(self.query_panel.children)
         self.query_panel.children = [
             widgets.HTML(f"Query: <b>{html.escape(query.name)}</b> <small>({where})</small>"
                          "&nbsp;"),
-            LazyPlayer(query.path),
+            LazyPlayer(query.path, css_class="soundslike-query-player"),
         ]
-        self.query_panel.children[-1].add_class("soundslike-query-player")
 
     def _draw_window(self) -> None:
         state = self.state
@@ -410,39 +350,12 @@ class App:
                 + (" or untick <i>similar length</i>." if state.duration_window else "."))
 
     def _draw_results(self) -> None:
-        state = self.state
-        results = state.results
         self._draw_status()
-        if state.query is None:
-            self.results.children = []
-            return
-        header = _row("#", "name", "folder", "duration", "similarity", [], header=True,
-                      similarity_title=_SIMILARITY_TITLE)
-        rows = [header] if len(results) else []
-        for position, rank, name, folder, path, seconds, similarity, *cosines in zip(
-                results["position"], results["rank"], results["name"], results["folder"],
-                results["path"], results["duration"], results["similarity"],
-                *(results[aspect] for aspect in ASPECT_NAMES)):
-            use = widgets.Button(description="more like this", tooltip=f"search with {name}",
-                                 layout=widgets.Layout(width="124px"))
-            use.on_click(self._guarded(
-                lambda _button, row=int(position): self.state.set_query_row(row)))
-            why = " · ".join(f"{_ASPECT_LABELS[aspect][0]} {cosine:.3f}"
-                             for aspect, cosine in zip(ASPECT_NAMES, cosines)
-                             if np.isfinite(cosine))
-            rows.append(_row(
-                str(rank), name, folder, format_duration(seconds),
-                f"{similarity_percent(similarity)} %",
-                [self._cached(self._players, path, LazyPlayer),
-                 self._cached(self._downloads, path,
-                              lambda p, folder=folder: _download(p, folder)), use],
-                similarity_title=f"weighted cosine {similarity:.3f} (cosine per aspect: {why})"))
-        self._discard(self.results.children)
-        self.results.children = rows
+        self.results_view.draw(self.state.results if self.state.query is not None else None)
 
     def _draw_selection(self) -> None:
         position = self.state.selection
-        self._discard(self.selected_panel.children)
+        self.results_view.discard(self.selected_panel.children)
         if position is None:
             self.selected_panel.children = [widgets.HTML(
                 "<i>Click a point on the map to hear it.</i>")]
@@ -458,64 +371,9 @@ class App:
                           DownloadButton(str(row["path"]))]),
         ]
 
-    def _discard(self, children) -> None:
-        """Close widgets that are no longer shown (each holds a comm and, for players, audio),
-        except the cached players and downloads, which may be shown again."""
-        cached = {id(widget) for widget in (*self._players.values(), *self._downloads.values())}
-        for child in children:
-            if id(child) in cached:
-                continue
-            self._discard(getattr(child, "children", ()))
-            child.close()
-
-    def _cached(self, cache: OrderedDict, path: str, make: Callable[[str], widgets.Widget]):
-        """Players and downloads are reused while their sound stays in the results, so that
-        changing k sends only the new sounds' audio."""
-        if path in cache:
-            cache.move_to_end(path)
-            return cache[path]
-        cache[path] = made = make(path)
-        visible = set(self.state.results["path"])
-        while len(cache) > _CACHED_PLAYERS:
-            oldest = next((key for key in cache if key not in visible), None)
-            if oldest is None:
-                break
-            cache.pop(oldest).close()
-        return made
-
-
-def _row(rank: str, name: str, folder: str, duration: str, similarity: str, extra: list,
-         *, header: bool = False, similarity_title: str | None = None) -> widgets.HBox:
-    def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
-        tag = "b" if header else "span"
-        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
-                            f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
-
-    # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
-    folder_cell = (cell(folder, "90px") if header else
-                   cell(folder or "(top)", "90px", "soundslike-folder", _folder_text(folder)))
-    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "130px"), folder_cell,
-                        cell(duration, "64px"),
-                        cell(similarity, "76px", title=similarity_title), *extra])
-    row.add_class("soundslike-header" if header else "soundslike-result")
-    return row
-
-
-def _folder_text(folder: str) -> str:
-    """``folder explosions/large``, or the library's top folder for ``""``."""
-    return f"folder {folder}" if folder else "the library's top folder"
-
-
-def _download(path: str, folder: str) -> DownloadButton:
-    """A download button whose tooltip also names the sound's folder."""
-    button = DownloadButton(path)
-    if not button.unavailable:
-        button.hint = f"{button.hint}, from {_folder_text(folder)}"
-    return button
-
 
 def _default_weights_text() -> str:
     """``overall 1, timbre 0.1, ...`` from the defaults themselves (never copied by hand)."""
-    values = ", ".join(f"{_ASPECT_LABELS[aspect][0]} {DEFAULT_WEIGHTS[aspect]:g}"
+    values = ", ".join(f"{ASPECT_LABELS[aspect][0]} {DEFAULT_WEIGHTS[aspect]:g}"
                        for aspect in ASPECT_NAMES)
     return f"{values} (chosen by measurement)"

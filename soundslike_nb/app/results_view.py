@@ -1,0 +1,124 @@
+"""The result rows: rank, name, folder, duration, similarity, a player, a download and "more
+like this" per sound. Players and downloads are reused while their sound stays in the results."""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from ..space import ASPECT_NAMES
+from .formatting import ASPECT_LABELS, format_duration, similarity_percent
+from .media import DownloadButton, LazyPlayer
+
+__all__ = ["ResultsView"]
+
+_CACHED_PLAYERS = 300
+_SIMILARITY_TITLE = ("similarity to the query: the weighted cosine in the library's space, "
+                     "100 % = the same sound, 0 % = unrelated or opposite; the same scale at "
+                     "any weighting. Hover a value for the exact cosine and each aspect's.")
+
+
+class ResultsView:
+    """The rows of a result table in ``box`` (a ``VBox``); ``more_like_this(position)`` is
+    called with a row's library position when its button is pressed.
+
+    Example:
+        >>> view = ResultsView(more_like_this=print)
+        >>> view.draw(None); view.box.children
+        ()
+    """
+
+    def __init__(self, *, more_like_this: Callable[[int], object]) -> None:
+        self.more_like_this = more_like_this
+        self.box = widgets.VBox(layout=widgets.Layout(width="770px"))
+        self.box.add_class("soundslike-results")
+        self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
+        self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
+
+    def draw(self, results: pd.DataFrame | None) -> None:
+        """Show ``results`` (``AppState.results``), or nothing for ``None`` (no query)."""
+        if results is None:
+            self.discard(self.box.children)
+            self.box.children = []
+            return
+        header = _row("#", "name", "folder", "duration", "similarity", [], header=True,
+                      similarity_title=_SIMILARITY_TITLE)
+        rows = [header] if len(results) else []
+        visible = set(results["path"])
+        for position, rank, name, folder, path, seconds, similarity, *cosines in zip(
+                results["position"], results["rank"], results["name"], results["folder"],
+                results["path"], results["duration"], results["similarity"],
+                *(results[aspect] for aspect in ASPECT_NAMES)):
+            use = widgets.Button(description="more like this", tooltip=f"search with {name}",
+                                 layout=widgets.Layout(width="112px"))
+            use.on_click(lambda _button, row=int(position): self.more_like_this(row))
+            why = " · ".join(f"{ASPECT_LABELS[aspect][0]} {cosine:.3f}"
+                             for aspect, cosine in zip(ASPECT_NAMES, cosines)
+                             if np.isfinite(cosine))
+            rows.append(_row(
+                str(rank), name, folder, format_duration(seconds),
+                f"{similarity_percent(similarity)} %",
+                [self._cached(self._players, path, LazyPlayer, visible),
+                 self._cached(self._downloads, path,
+                              lambda p, folder=folder: _download(p, folder), visible), use],
+                similarity_title=f"weighted cosine {similarity:.3f} (cosine per aspect: {why})"))
+        self.discard(self.box.children)
+        self.box.children = rows
+
+    def discard(self, children) -> None:
+        """Close widgets that are no longer shown (each holds a comm), except the cached players
+        and downloads, which may be shown again."""
+        cached = {id(widget) for widget in (*self._players.values(), *self._downloads.values())}
+        for child in children:
+            if id(child) in cached:
+                continue
+            self.discard(getattr(child, "children", ()))
+            child.close()
+
+    def _cached(self, cache: OrderedDict, path: str, make: Callable[[str], widgets.Widget],
+                visible: set[str]) -> widgets.Widget:
+        if path in cache:
+            cache.move_to_end(path)
+            return cache[path]
+        cache[path] = made = make(path)
+        while len(cache) > _CACHED_PLAYERS:
+            oldest = next((key for key in cache if key not in visible), None)
+            if oldest is None:
+                break
+            cache.pop(oldest).close()
+        return made
+
+
+def _row(rank: str, name: str, folder: str, duration: str, similarity: str, extra: list,
+         *, header: bool = False, similarity_title: str | None = None) -> widgets.HBox:
+    def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
+        tag = "b" if header else "span"
+        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
+                            f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
+
+    # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
+    folder_cell = (cell(folder, "90px") if header else
+                   cell(folder or "(top)", "90px", "soundslike-folder", _folder_text(folder)))
+    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "130px"), folder_cell,
+                        cell(duration, "64px"),
+                        cell(similarity, "76px", title=similarity_title), *extra])
+    row.add_class("soundslike-header" if header else "soundslike-result")
+    return row
+
+
+def _folder_text(folder: str) -> str:
+    """``folder explosions/large``, or the library's top folder for ``""``."""
+    return f"folder {folder}" if folder else "the library's top folder"
+
+
+def _download(path: str, folder: str) -> DownloadButton:
+    """A download button whose tooltip also names the sound's folder."""
+    button = DownloadButton(path)
+    if not button.unavailable:
+        button.hint = f"{button.hint}, from {_folder_text(folder)}"
+    return button
