@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/indexing.py
+	$(BIN)/python benchmarks/map_agreement.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
