@@ -29,8 +29,9 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/soundslike.ipynb
 
+# The app alone: no code, no notes (markdown cells) and no build log (open_library is quiet there).
 app: $(STAMP)
-	$(BIN)/voila notebooks/soundslike.ipynb
+	$(BIN)/voila --VoilaExporter.exclude_markdown=True notebooks/soundslike.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
