@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from .analysis import THUMBNAIL_BINS
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .errors import LibraryError
 from .libfile import (
@@ -31,7 +32,8 @@ DESCRIPTOR_PROVENANCE = {"version": DESCRIPTOR_VERSION, "features": list(FEATURE
 def empty_table(dimension: int) -> LibraryTable:
     """No rows, with vectors of the library's widths."""
     return LibraryTable(empty_rows(), np.zeros((0, dimension), np.float32),
-                        descriptors=np.zeros((0, len(FEATURE_NAMES)), np.float32))
+                        descriptors=np.zeros((0, len(FEATURE_NAMES)), np.float32),
+                        thumbnails=np.zeros((0, THUMBNAIL_BINS), np.uint8))
 
 
 def lasting_failures(records: dict[str, dict], found: dict[str, FileEntry]) -> dict[str, dict]:
@@ -77,7 +79,8 @@ class Checkpoint:
             keep = np.array([p in found and found[p].size == s and found[p].mtime == m
                              for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
                             dtype=bool)
-            parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors).subset(keep))
+            parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors,
+                                      thumbnails=table.thumbnails).subset(keep))
             failures.update(lasting_failures(table.provenance.get("failures", {}), found))
         self.count = len(parts)
         merged = concat_tables(parts, empty=empty_table(self.dimension))
@@ -100,6 +103,7 @@ class Checkpoint:
         merged = concat_tables(self.parts, empty=empty_table(self.dimension))
         table = LibraryTable(
             rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
+            thumbnails=merged.thumbnails,
             provenance={"embedder": self.model_info, "descriptors": DESCRIPTOR_PROVENANCE,
                         "failures": self.failures},
         )

@@ -27,7 +27,7 @@ from .errors import AudioError, EmbedderError, ParameterError
 from .scan import FileEntry
 
 __all__ = ["AnalysisSettings", "Analyzer", "Batch", "Decoded", "Failure", "SoundFeatures",
-           "load_model", "model_for_library", "refuse_unnamed"]
+           "load_model", "model_for_library", "refuse_unnamed", "waveform_thumbnail"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ class AnalysisSettings:
 
 #: Peaks below this (-60 dBFS) are silence: such a query matches nothing in particular.
 SILENCE_PEAK = 1e-3
+#: Points of a sound's waveform thumbnail (its outline in a result row).
+THUMBNAIL_BINS = 64
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,13 @@ class Decoded:
 @dataclass
 class Batch:
     """One step of :meth:`Analyzer.analyse_files`: analysed files with their embeddings and
-    descriptors (one row per item of ``decoded``), and failures (path → :class:`Failure`)."""
+    descriptors and waveform thumbnails (one row per item of ``decoded``), and failures
+    (path → :class:`Failure`)."""
 
     decoded: list[Decoded] = field(default_factory=list)
     embeddings: np.ndarray | None = None
     descriptors: np.ndarray | None = None
+    thumbnails: np.ndarray | None = None
     failures: dict[str, Failure] = field(default_factory=dict)
     audio_seconds: float = 0.0
 
@@ -300,6 +304,7 @@ class Analyzer:
         batch.decoded = [item for item, kept in zip(batch.decoded, keep) if kept]
         batch.embeddings = embeddings[keep]
         batch.descriptors = None if descriptors is None else descriptors[keep]
+        batch.thumbnails = _thumbnails(batch.decoded)
 
     def _analyse_one_by_one(self, batch: Batch) -> None:
         kept, embeddings, descriptors = [], [], []
@@ -318,6 +323,7 @@ class Analyzer:
                             np.zeros((0, self.embedder.dimension), np.float32))
         batch.descriptors = (None if not self.describes else np.stack(descriptors)
                              if descriptors else np.zeros((0, len(FEATURE_NAMES)), np.float32))
+        batch.thumbnails = _thumbnails(kept)
 
     def _embed(self, waveforms: list[np.ndarray]) -> np.ndarray:
         if not waveforms:
@@ -336,6 +342,31 @@ class Analyzer:
         device = getattr(self.embedder, "device", None)  # the descriptors run beside the model
         return describe(waveforms, self.embedder.sample_rate,
                         device=None if device is None else str(device))
+
+
+def waveform_thumbnail(waveform: np.ndarray, *, bins: int = THUMBNAIL_BINS) -> np.ndarray:
+    """A sound's outline for a result row: the peak of each of ``bins`` equal stretches of the
+    waveform, as ``uint8`` with 255 at its loudest (all zeros for silence).
+
+    Example:
+        >>> waveform_thumbnail(np.array([0.0, 0.5, 0.0, 1.0], np.float32), bins=2)
+        array([128, 255], dtype=uint8)
+    """
+    samples = np.abs(np.asarray(waveform, dtype=np.float32))
+    if samples.size == 0:
+        return np.zeros(bins, np.uint8)
+    starts = np.linspace(0, samples.size, bins + 1)[:-1].astype(np.int64)
+    peaks = np.maximum.reduceat(samples, np.minimum(starts, samples.size - 1))
+    loudest = float(peaks.max())
+    if loudest < SILENCE_PEAK:
+        return np.zeros(bins, np.uint8)
+    return np.round(255.0 * peaks / loudest).astype(np.uint8)
+
+
+def _thumbnails(decoded: list[Decoded]) -> np.ndarray:
+    if not decoded:
+        return np.zeros((0, THUMBNAIL_BINS), np.uint8)
+    return np.stack([waveform_thumbnail(item.waveform) for item in decoded])
 
 
 def load_model(embedder: str | os.PathLike | Embedder, *, token: str | None = None,

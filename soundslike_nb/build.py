@@ -198,7 +198,7 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
         try:
             for batch in batches:
                 part = LibraryTable(_rows_of(batch), batch.embeddings,
-                                    descriptors=batch.descriptors)
+                                    descriptors=batch.descriptors, thumbnails=batch.thumbnails)
                 parts.append(part)
                 batch_failures = _with_stat(batch.failures, entries)
                 failures.update(batch_failures)
@@ -222,7 +222,8 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     provenance = _provenance(previous, model_info, settings, root_paths, failures)
     table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
                          embeddings=merged.embeddings[order], provenance=provenance,
-                         descriptors=merged.descriptors[order])
+                         descriptors=merged.descriptors[order],
+                         thumbnails=None if merged.thumbnails is None else merged.thumbnails[order])
     if previous is not None and _same_library(previous, table, report):
         table = previous  # nothing changed: the file is left as it is (its mtime too)
     elif target is not None:
@@ -311,7 +312,8 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
         descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
     report.unchanged = int(keep.sum())
     failures = lasting_failures(previous.provenance.get("failures", {}), found)
-    current = LibraryTable(rows, previous.embeddings, descriptors=descriptors)
+    current = LibraryTable(rows, previous.embeddings, descriptors=descriptors,
+                           thumbnails=previous.thumbnails)
     return current.subset(keep), failures, outside
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import AnalysisSettings, Analyzer, Batch
+from .analysis import THUMBNAIL_BINS, AnalysisSettings, Analyzer, Batch
 from .descriptors import FEATURE_NAMES
 from .embedders import Embedder, get_embedder
 from .errors import SoundslikeError
@@ -92,7 +92,7 @@ def _analyse_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
     """Runs on a worker: analyse one chunk; return it without the waveforms."""
     analyzer = _worker_analyzer(model, settings)
     merged = Batch()
-    vectors, descriptors = [], []
+    vectors, descriptors, thumbnails = [], [], []
     for batch in analyzer.analyse_files(entries):
         for item in batch.decoded:
             item.waveform = item.waveform[:0]  # only the facts travel back
@@ -101,10 +101,13 @@ def _analyse_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
         merged.audio_seconds += batch.audio_seconds
         vectors.append(batch.embeddings)
         descriptors.append(batch.descriptors)
+        thumbnails.append(batch.thumbnails)
     merged.embeddings = (np.concatenate(vectors) if vectors else
                          np.zeros((0, analyzer.embedder.dimension), np.float32))
     merged.descriptors = (np.concatenate(descriptors) if descriptors else
                           np.zeros((0, len(FEATURE_NAMES)), np.float32))
+    merged.thumbnails = (np.concatenate(thumbnails) if thumbnails else
+                         np.zeros((0, THUMBNAIL_BINS), np.uint8))
     return merged
 
 

@@ -44,12 +44,15 @@ ROW_COLUMNS: dict[str, str] = {
 @dataclass
 class LibraryTable:
     """What a library file holds: row metadata, the embedding matrix, provenance, and the
-    descriptor matrix (``None`` in files written before descriptors existed)."""
+    descriptor matrix (``None`` in files written before descriptors existed), and the waveform
+    thumbnails (``None`` in files written before they existed; an all-zero row is a sound that
+    has none, e.g. one carried over from such a file)."""
 
     rows: pd.DataFrame
     embeddings: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
     descriptors: np.ndarray | None = None
+    thumbnails: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.rows) != len(self.embeddings):
@@ -60,13 +63,18 @@ class LibraryTable:
                 self.descriptors.ndim != 2 or len(self.descriptors) != len(self.rows)):
             raise LibraryError(f"{len(self.rows)} rows but descriptors of shape "
                                f"{self.descriptors.shape}: they must match")
+        if self.thumbnails is not None and (
+                self.thumbnails.ndim != 2 or len(self.thumbnails) != len(self.rows)):
+            raise LibraryError(f"{len(self.rows)} rows but thumbnails of shape "
+                               f"{self.thumbnails.shape}: they must match")
 
     def subset(self, keep: np.ndarray) -> LibraryTable:
         """The rows ``keep`` selects (a boolean mask or positions), with their vectors."""
         keep = np.asarray(keep)
         return LibraryTable(self.rows.iloc[keep].reset_index(drop=True), self.embeddings[keep],
                             self.provenance,
-                            None if self.descriptors is None else self.descriptors[keep])
+                            None if self.descriptors is None else self.descriptors[keep],
+                            None if self.thumbnails is None else self.thumbnails[keep])
 
 
 def current_descriptors(table: LibraryTable) -> np.ndarray | None:
@@ -86,11 +94,18 @@ def concat_tables(tables: Sequence[LibraryTable], *, empty: LibraryTable) -> Lib
     if not tables:
         return empty
     descriptors = [table.descriptors for table in tables]
+    thumbnails = None
+    widths = [table.thumbnails.shape[1] for table in tables if table.thumbnails is not None]
+    if widths:  # a part without thumbnails gets all-zero ones ("none")
+        thumbnails = np.concatenate([
+            table.thumbnails if table.thumbnails is not None
+            else np.zeros((len(table.rows), widths[0]), np.uint8) for table in tables])
     return LibraryTable(
         pd.concat([table.rows for table in tables], ignore_index=True),
         np.concatenate([table.embeddings for table in tables]).astype(np.float32, copy=False),
         descriptors=(None if any(part is None for part in descriptors) else
-                     np.concatenate(descriptors).astype(np.float32, copy=False)))
+                     np.concatenate(descriptors).astype(np.float32, copy=False)),
+        thumbnails=thumbnails)
 
 
 def empty_rows() -> pd.DataFrame:
@@ -121,14 +136,16 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
     matrices = {"embedding": embeddings}
     if table.descriptors is not None:
         matrices["descriptors"] = np.ascontiguousarray(table.descriptors, dtype=np.float32)
+    if table.thumbnails is not None:
+        matrices["thumbnail"] = np.ascontiguousarray(table.thumbnails, dtype=np.uint8)
     for matrix in matrices.values():
-        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)),
-                                                        type=_vector_type(matrix.shape[1])))
+        arrays.append(pa.FixedSizeListArray.from_arrays(
+            pa.array(matrix.reshape(-1)), type=_vector_type(matrix.shape[1], matrix.dtype)))
     provenance = dict(table.provenance, format_version=FORMAT_VERSION)
     schema = pa.schema(
         [pa.field(name, _arrow_type(dtype)) for name, dtype in ROW_COLUMNS.items()]
         # Vectors are never null: without definition levels they read ~25 % faster.
-        + [pa.field(name, _vector_type(matrix.shape[1]), nullable=False)
+        + [pa.field(name, _vector_type(matrix.shape[1], matrix.dtype), nullable=False)
            for name, matrix in matrices.items()],
         metadata={_METADATA_KEY: json.dumps(provenance).encode()},
     )
@@ -139,7 +156,9 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
             arrow_table,
             temporary,
             compression={**{name: "zstd" for name in ROW_COLUMNS},
-                         **{name: "none" for name in matrices}},
+                         # thumbnails are small and compress; float vectors barely do
+                         **{name: "zstd" if name == "thumbnail" else "none"
+                            for name in matrices}},
             use_dictionary=["name"],
             write_statistics=["duration", "mtime", "size"],
             # Row groups decode in parallel; one group of 1M list rows takes 11 s to read on
@@ -187,16 +206,19 @@ def read_table(path: str | os.PathLike) -> LibraryTable:
         embeddings = _read_matrix(source, parquet, "embedding")
         descriptors = (_read_matrix(source, parquet, "descriptors")
                        if "descriptors" in schema.names else None)
+        thumbnails = (_read_matrix(source, parquet, "thumbnail", dtype=np.uint8)
+                      if "thumbnail" in schema.names else None)
     except (pa.ArrowException, OSError) as exc:
         raise LibraryError(f"{source!r}: cannot read the library ({exc})") from None
     for name, dtype in ROW_COLUMNS.items():
         rows[name] = rows[name].astype(dtype)
     return LibraryTable(rows=rows, embeddings=embeddings, provenance=provenance,
-                        descriptors=descriptors)
+                        descriptors=descriptors, thumbnails=thumbnails)
 
 
-def _read_matrix(source: str, parquet, column: str) -> np.ndarray:
-    """A fixed-size-list float column as one (rows, width) float32 matrix.
+def _read_matrix(source: str, parquet, column: str, *, dtype=np.float32) -> np.ndarray:
+    """A fixed-size-list column of floats (or of ``dtype`` integers) as one (rows, width)
+    ``dtype`` matrix.
 
     Row groups are decoded in parallel threads, each straight into its slice of the matrix: no
     whole-column Arrow copy is ever held (1M x 512 reads in ~1.2 s on 2 cores, measured).
@@ -207,14 +229,16 @@ def _read_matrix(source: str, parquet, column: str) -> np.ndarray:
     import pyarrow.parquet as pq
 
     kind = parquet.schema_arrow.field(column).type
-    if not pa.types.is_fixed_size_list(kind) or not pa.types.is_floating(kind.value_type):
-        raise LibraryError(f"{source!r}: column {column!r} must be a fixed-size list of floats, "
+    wanted = pa.types.is_floating if np.dtype(dtype).kind == "f" else pa.types.is_integer
+    if not pa.types.is_fixed_size_list(kind) or not wanted(kind.value_type):
+        what = "floats" if np.dtype(dtype).kind == "f" else "integers"
+        raise LibraryError(f"{source!r}: column {column!r} must be a fixed-size list of {what}, "
                            f"got {kind}")
     width = kind.list_size
     metadata = parquet.metadata
     counts = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    matrix = np.empty((int(starts[-1]), width), dtype=np.float32)
+    matrix = np.empty((int(starts[-1]), width), dtype=dtype)
     local = threading.local()
 
     def read(group: int) -> None:
@@ -250,10 +274,11 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(metadata[_METADATA_KEY])
 
 
-def _vector_type(width: int):
+def _vector_type(width: int, dtype=np.float32):
     import pyarrow as pa
 
-    return pa.list_(pa.field("item", pa.float32(), nullable=False), width)
+    item = pa.uint8() if np.dtype(dtype) == np.uint8 else pa.float32()
+    return pa.list_(pa.field("item", item, nullable=False), width)
 
 
 def _arrow_type(dtype: str):

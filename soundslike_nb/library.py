@@ -62,6 +62,9 @@ class Library:
         #: written before descriptors existed, or by a version that computed other ones.
         self.descriptors = current_descriptors(table)
         self.provenance = table.provenance
+        #: (n, 64) uint8 waveform outlines (``analysis.waveform_thumbnail``), all zeros for a
+        #: sound that has none; ``None`` for a library written before they existed.
+        self.thumbnails = table.thumbnails
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self.store = SidecarStore(self.path)
         #: How this library's sounds were analysed; every query is analysed the same way.
@@ -119,12 +122,14 @@ class Library:
     @property
     def frame(self) -> pd.DataFrame:
         """The embedding dataframe: the row columns plus ``embedding`` and, when the library
-        has them, ``descriptors`` (one vector each per row)."""
+        has them, ``descriptors`` and ``thumbnail`` (one vector each per row)."""
         if self._frame is None:
             frame = self.rows.copy()
             frame["embedding"] = list(self.embeddings)
             if self.descriptors is not None:
                 frame["descriptors"] = list(self.descriptors)
+            if self.thumbnails is not None:
+                frame["thumbnail"] = list(self.thumbnails)
             self._frame = frame
         return self._frame
 

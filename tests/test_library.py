@@ -63,7 +63,8 @@ def test_demo_library_has_every_sound(demo_library_file):
                    if p.suffix.lower() in {".wav", ".ogg", ".mp3"}]
     assert len(lib) == len(audio_files) >= 50
     assert list(lib.frame.columns) == ["name", "path", "duration", "sample_rate", "channels",
-                                       "frames", "size", "mtime", "embedding", "descriptors"]
+                                       "frames", "size", "mtime", "embedding", "descriptors",
+                                       "thumbnail"]
     assert lib.embeddings.shape == (len(lib), 512) and lib.embeddings.dtype == np.float32
     row = lib.frame[lib.frame["path"].str.endswith("coin1.wav")].iloc[0]
     assert row["name"] == "coin 1" and os.path.isabs(row["path"])
@@ -444,3 +445,26 @@ def test_long_files_make_smaller_batches(tmp_path, write_sound, aisfx):
     batches = list(Analyzer(aisfx, batch_seconds=15.0).analyse_files(entries))
     assert [len(batch.decoded) for batch in batches] == [1, 2]
     assert [len(batch.decoded) for batch in Analyzer(aisfx).analyse_files(entries)] == [3]
+
+
+def test_each_sound_keeps_a_waveform_thumbnail(tmp_path, write_sound, aisfx):
+    from soundslike_nb.libfile import LibraryTable, write_table
+
+    folder = tmp_path / "sounds"
+    write_sound("a.wav", 2.0, folder=folder)
+    out = tmp_path / "lib.parquet"
+    built = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
+    thumbnail = built.thumbnails[0]
+    assert built.thumbnails.shape == (1, 64) and built.thumbnails.dtype == np.uint8
+    assert thumbnail.max() == 255 and thumbnail[0] > thumbnail[-1]  # a decaying tone
+    np.testing.assert_array_equal(sl.load_library(out).thumbnails, built.thumbnails)
+    assert list(sl.load_library(out).frame["thumbnail"][0]) == list(thumbnail)
+
+    # A library written before thumbnails existed opens without them; new files get theirs.
+    old = read_table(out)
+    write_table(LibraryTable(old.rows, old.embeddings, old.provenance, old.descriptors), out)
+    assert sl.load_library(out).thumbnails is None
+    write_sound("b.wav", 1.0, folder=folder, seed=3)
+    grown = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
+    by_name = dict(zip(grown.rows["name"], sl.load_library(out).thumbnails))
+    assert not by_name["a"].any() and by_name["b"].max() == 255

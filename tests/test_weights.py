@@ -51,7 +51,7 @@ def test_descriptors_are_stored_with_their_version(demo_library_file, aisfx):
     assert np.isfinite(lib.descriptors).all()
     assert lib.provenance["descriptors"]["version"] == DESCRIPTOR_VERSION
     assert lib.provenance["descriptors"]["features"] == list(FEATURE_NAMES)
-    assert list(lib.frame.columns[-2:]) == ["embedding", "descriptors"]
+    assert list(lib.frame.columns[-3:]) == ["embedding", "descriptors", "thumbnail"]
     np.testing.assert_array_equal(lib.frame["descriptors"][3], lib.descriptors[3])
     row = 7  # the same decoded audio as the embedding, described alone, gives the same row
     waveform, _ = load(lib.rows["path"][row], sample_rate=aisfx.sample_rate,
