@@ -573,3 +573,131 @@ def test_a_silent_upload_gets_a_notice(library, atlas, tmp_path):
     assert "is silent" in app.status.value and len(app.state.results)
     app.upload.receive("loud.wav", _wav_bytes(1.0))
     assert app.state.notice == "" and "silent" not in app.status.value
+
+
+def test_auditioning_moves_a_current_row_and_plays_one_sound_at_a_time(state, library):
+    from soundslike_nb.app.state import QUERY
+
+    changes = []
+    state.observe(changes.append)
+    state.move_current(1)  # no results yet: nothing to move
+    assert state.current is None
+    state.set_query_row(3)
+    assert state.current is None and state.playing is None
+    state.move_current(1)
+    assert state.current == 0 and state.current_position == state.results["position"][0]
+    assert changes[-1] == frozenset({"current"})
+    state.move_current(1)
+    state.move_current(-5)  # stops at the ends
+    assert state.current == 0
+    state.move_current(-1)
+    assert state.current == 0
+    for _ in range(20):
+        state.move_current(1)
+    assert state.current == len(state.results) - 1
+
+    state.set_current(1)
+    state.play_current()  # Space
+    second = int(state.results["position"][1])
+    assert state.playing == second and "playing" in changes[-1]
+    assert state.playing_point() == tuple(state.atlas.coordinates[second])
+    state.move_current(1)  # while a sound plays, the new current row plays instead
+    third = int(state.results["position"][2])
+    assert state.playing == third
+    state.play_current()  # Space again: stop
+    assert state.playing is None and state.playing_point() is None
+    state.play(7)
+    state.stopped(third)  # an older sound's end does not stop the new one
+    assert state.playing == 7
+    state.stopped(7)
+    assert state.playing is None
+
+    state.set_current(2)
+    state.k = 5  # the current row stays on its sound while it is shown
+    assert state.current_position == third
+    state.query_current()  # Enter
+    assert state.query.position == third and state.current is None
+    state.play(QUERY)
+    assert state.playing_point() == state.query.point
+    with pytest.raises(ParameterError, match="not a result row"):
+        state.set_current(len(state.results))
+    with pytest.raises(ParameterError, match="not a row of the library"):
+        state.play(10_000)
+
+
+def test_the_app_auditions_from_keys_clicks_and_players(library, atlas, tmp_path):
+    from soundslike_nb.app.keys import ResultKeys
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
+    state, keys = app.state, app.audition.keys
+    assert keys in app.widget.children and keys.target_class in app.results._dom_classes
+    state.set_query_row(2)
+    rows, players = app.results.children[1:], app.results_view.players
+
+    keys._handle_message(keys, {"event": "key", "key": "ArrowDown"}, [])
+    keys._handle_message(keys, {"event": "key", "key": "ArrowDown"}, [])
+    assert state.current == 1 and keys.current == 1
+    assert ["soundslike-current" in row._dom_classes for row in rows[:3]] == [False, True, False]
+    keys._handle_message(keys, {"event": "key", "key": "Space"}, [])
+    assert state.playing == state.current_position
+    assert [player.playing for player in players[:3]] == [False, True, False]
+    assert "soundslike-playing" in rows[1]._dom_classes
+    ring = app.map_view.figure.data[4]
+    assert (ring.x[0], ring.y[0]) == tuple(atlas.coordinates[state.playing])
+
+    keys._handle_message(keys, {"event": "click", "index": 4}, [])  # a click on row 5 plays it
+    assert state.current == 4 and state.playing == state.results["position"][4]
+    assert [player.playing for player in players[:5]] == [False] * 4 + [True]
+    players[6].playing = True  # the browser says row 7's player started (its own controls)
+    assert state.playing == state.results["position"][6] and not players[4].playing
+    players[6].playing = False  # ...and ended
+    assert state.playing is None and list(ring.x) == []
+    app.query_panel.children[1].playing = True  # the query's own player
+    assert state.playing == 2 and not any(player.playing for player in players)
+
+    state.select(30)  # a map click: its player autoplays and says so
+    app.audition.panels["selected"][1].playing = True
+    assert state.playing == 30 and not app.query_panel.children[1].playing
+    fifth = state.current_position
+    keys._handle_message(keys, {"event": "key", "key": "Enter"}, [])  # row 5 becomes the query
+    assert state.query.position == fifth and state.current is None
+    keys._handle_message(keys, {"event": "key", "key": "x"}, [])  # not ours: ignored
+    script = ResultKeys._esm
+    for key in ("ArrowDown", "ArrowUp", '" "', "Enter", "stopPropagation", "preventDefault",
+                '"click"', "scrollIntoView"):
+        assert key in script, key
+    assert ".soundslike-current" in app.widget.children[0].value  # the outline's style
+
+
+def test_typed_duration_bounds_follow_the_slider_and_write_the_state(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
+    state = app.state
+    state.set_query_row(30)
+    assert (app.min_duration.value, app.max_duration.value) == ("", "")
+    app.min_duration.value = "0.392"
+    assert state.duration == (0.392, None)
+    assert app.scale.to_range(app.range_slider.value)[0] == pytest.approx(0.392)
+    app.max_duration.value = "0.4 s"  # close together: the slider's handles could not do it
+    assert state.duration == (0.392, 0.4)
+    assert state.results["duration"].between(0.392, 0.4).all()
+    app.range_slider.value = (app.scale.position(1.0), app.scale.high)
+    assert state.duration == (1.0, None)
+    assert (app.min_duration.value, app.max_duration.value) == ("1", "")
+    state.duration = (2.5, 30.0)  # from a script: slider and entries follow
+    assert (app.min_duration.value, app.max_duration.value) == ("2.5", "30")
+    assert app.scale.to_range(app.range_slider.value) == (2.5, 30.0)
+    app.max_duration.value = "soon"
+    assert "seconds" in app.error.value and app.max_duration.value == "30"
+    app.min_duration.value = "40"  # above the maximum: said, and the entries spring back
+    assert "above its maximum" in app.error.value and app.min_duration.value == "2.5"
+    app.min_duration.value = ""
+    assert state.duration == (None, 30.0)
+    # The labels beside them cannot run into each other: fixed widths, cut with an ellipsis.
+    for label in (app.range_label, app.window_label):
+        assert label.layout.width and "soundslike-label" in label._dom_classes
+    assert "text-overflow: ellipsis" in app.widget.children[0].value

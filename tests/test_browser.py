@@ -259,3 +259,29 @@ def _drive(page, url: str, token: str) -> None:
     page.locator(".soundslike-app").scroll_into_view_if_needed()
     page.locator(".soundslike-app .soundslike-title").scroll_into_view_if_needed()
     _shot(page, "5-selected-became-query")
+
+    # Audition with the keys: ArrowDown outlines the first row, Space plays it (its player
+    # fetches the sound from the kernel), and the map rings it; the notebook keeps its cell.
+    cells_before = page.locator(".jp-Notebook .jp-Cell").count()
+    page.locator(".soundslike-app .soundslike-results").focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.locator(".soundslike-result.soundslike-current").wait_for(timeout=20_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.soundslike-result')]"
+        ".findIndex(row => row.classList.contains('soundslike-current')) == 1")
+    page.keyboard.press("Space")
+    page.wait_for_function(
+        "(() => { const row = document.querySelector('.soundslike-result.soundslike-current');"
+        " const audio = row && row.querySelector('audio');"
+        " return audio && !audio.paused && audio.currentTime > 0; })()", timeout=20_000)
+    page.locator(".soundslike-result.soundslike-playing").wait_for(timeout=20_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('.soundslike-app .scatterlayer .trace')]"
+        ".slice(-1)[0].querySelectorAll('path.point').length == 1", timeout=20_000)
+    others = page.evaluate(
+        "[...document.querySelectorAll('.soundslike-app audio')].filter(a => !a.paused).length")
+    assert others == 1, "one sound at a time"
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells_before
+    page.locator(".soundslike-app .soundslike-results").scroll_into_view_if_needed()
+    _shot(page, "6-auditioning-keys")

@@ -28,7 +28,7 @@ DIMENSION = 16
 RATE = 16000
 ROOT = os.path.abspath(os.sep + "sfx")
 FOLDERS = ["voices/female", "voices/male", "impacts", "", "a&b <i>"]
-LIBRARY, RESULTS, SELECTION, QUERY = range(4)
+LIBRARY, RESULTS, SELECTION, QUERY, PLAYING = range(5)
 
 
 def _library(count: int, folders: list[str], *, seed: int = 7) -> Library:
@@ -359,13 +359,39 @@ def test_updates_send_library_points_only_when_their_opacity_changes(tmp_path):
     # Results (with the query and selection) travel together, a click alone; a few points each.
     highlights = [message["style_traces"] for message in front.messages
                   if message["style_traces"] != [LIBRARY]]
-    together = [RESULTS, SELECTION, QUERY]
+    together = [RESULTS, SELECTION, QUERY, PLAYING]
     # query, k, click, range (the same results again send nothing), click
     assert highlights == [together, together, [SELECTION], together, [SELECTION]], highlights
     for message in front.messages:
         if message["style_traces"] != [LIBRARY]:
             assert max(len(value) for values in message["style_data"].values()
                        for value in values) <= 20
+    assert front.model[LIBRARY]["hovertext"] == _escaped_names(library)
+
+
+def test_the_sound_that_plays_is_ringed_alone_and_whole(state, library):
+    from soundslike_nb.app.state import QUERY as QUERY_SOUND
+
+    view = MapView(state)
+    front = FrontEnd(view.figure)
+    state.set_query_row(3)
+    assert list(view.figure.data[PLAYING].x) == []
+    before = len(front.messages)
+    state.play(12)
+    ring = view.figure.data[PLAYING]
+    assert (ring.x[0], ring.y[0]) == tuple(state.atlas.coordinates[12])
+    assert ring.marker.symbol == "circle-open" and ring.hoverinfo == "skip"
+    assert ring.marker.color != view.figure.data[SELECTION].marker.color
+    # One message, for the ring's trace alone, with whole values (no placeholders).
+    assert [message["style_traces"] for message in front.messages[before:]] == [[PLAYING]]
+    assert "_undefined_" not in repr(front.messages[-1])
+    state.stopped(11)  # another sound's end changes nothing
+    assert list(view.figure.data[PLAYING].x) == [float(state.atlas.coordinates[12, 0])]
+    state.stopped(12)
+    assert list(view.figure.data[PLAYING].x) == []
+    state.play(QUERY_SOUND)  # the query sound: the ring goes on its star
+    assert list(view.figure.data[PLAYING].x) == list(view.figure.data[QUERY].x)
+    front.report()
     assert front.model[LIBRARY]["hovertext"] == _escaped_names(library)
 
 

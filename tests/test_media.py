@@ -96,3 +96,20 @@ def test_a_lazy_player_sends_audio_only_when_played(tmp_path):
     missing.send = lambda content, buffers=None: sent.append((content, buffers))
     missing._handle_message(missing, {"event": "load"}, [])
     assert sent[-1][0]["event"] == "error" and "cannot play" in sent[-1][0]["message"]
+
+
+def test_a_player_plays_when_the_kernel_asks_and_says_when_it_starts_and_stops(tmp_path):
+    from soundslike_nb.app.media import LazyPlayer
+
+    player = LazyPlayer(str(tmp_path / "door.wav"))
+    heard = []
+    player.on_playing(heard.append)
+    player.set_playing(True)  # the kernel asks: the browser fetches if needed, then plays
+    assert player.playing and player.get_state()["playing"] is True and heard == []
+    player.playing = False  # as the browser's pause or end sets it
+    assert heard == [False]
+    script = LazyPlayer._esm
+    for needle in ('model.on("change:playing"', 'addEventListener("ended"',
+                   'addEventListener("pause"', 'addEventListener("play"', "other.pause()",
+                   "save_changes"):
+        assert needle in script, needle

@@ -1,9 +1,9 @@
 """The library map as a plotly FigureWidget, drawn from an :class:`AppState`.
 
-Four traces: the library (name, folder and duration on hover; coloured by nothing, duration or
+Five traces: the library (name, folder and duration on hover; coloured by nothing, duration or
 top-level folder; faint outside the duration range), the current results (marked with their
-rank), the selected sound, and the query. A click on any point selects that library sound; the
-view never searches by itself.
+rank), the selected sound, the query, and a ring on the sound that plays. A click on any point
+selects that library sound; the view never searches by itself.
 
 How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
 keeps its own copy of the figure and applies each update message to it as sent, including the
@@ -13,8 +13,8 @@ results wrote ``"_undefined_"`` over the library's names (and, with the duration
 x and y) in that copy. Every view drawn from it then lacked them, and each update's report back
 (the "trace deltas") carried the library's points to the kernel, where plotly failed on them
 (``ValueError: The truth value of an array ... is ambiguous``). So every message sent here
-gives a value for every trace it names: the library's style alone, the three small highlight
-traces together, or the selection alone.
+gives a value for every trace it names: the library's style alone, the four small highlight
+traces together, or the selection alone, or the ring of the sound that plays alone.
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ COLOUR_BY = ("none", "duration", "folder")
 #: At most this many colours for top-level folders; past that the smallest share "other".
 MAX_FOLDER_COLOURS = 20
 TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
-_LIBRARY, _RESULTS, _SELECTION, _QUERY = range(4)
+_LIBRARY, _RESULTS, _SELECTION, _QUERY, _PLAYING = range(5)
 _GREY = "#8a94a6"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
+_PLAYING_COLOUR = "#12a4b6"
 # Dark24 without its two greys (one is close to the library grey and "other").
 _FOLDER_PALETTE = [colour for colour in qualitative.Dark24
                    if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
@@ -109,6 +110,11 @@ class MapView:
                            marker={"size": 20, "symbol": "star", "color": _QUERY_COLOUR,
                                    "line": {"width": 1, "color": "white"}},
                            **highlights[_QUERY]),
+                # Hover and clicks go through the ring to the point under it.
+                go.Scatter(mode="markers", name="playing", hoverinfo="skip",
+                           marker={"size": 30, "symbol": "circle-open", "color": _PLAYING_COLOUR,
+                                   "line": {"width": 3}},
+                           **highlights[_PLAYING]),
             ],
             layout={
                 "width": width, "height": height, "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
@@ -162,7 +168,8 @@ class MapView:
 
         The library's per-point data travels only when its opacity changes (the duration range
         or the query's similar-length window moved); new results or a new query are one message
-        for the three small highlight traces, a click one for the selection.
+        for the four small highlight traces, a click one for the selection, a sound that starts
+        or stops one for the ring.
         """
         if changed & {"duration", "query"}:
             inside = self.state.in_range()
@@ -173,6 +180,8 @@ class MapView:
             self._restyle(self._highlights())
         elif "selection" in changed:
             self._restyle({_SELECTION: self._selection()})
+        if "playing" in changed and not changed & {"results", "query"}:
+            self._restyle({_PLAYING: self._playing()})
 
     def _style_library(self, marker: dict) -> None:
         # One trace per batch, so the update message names no other trace; a colour bar is
@@ -214,7 +223,8 @@ class MapView:
         return {"color": _GREY, "showscale": False}
 
     def _highlights(self) -> dict[int, dict]:
-        """x, y, text and hovertext of the results, selection and query traces (small lists)."""
+        """x, y, text and hovertext of the results, selection, query and playing traces (small
+        lists)."""
         state = self.state
         marks = state.highlights()
         self._result_positions = marks["position"].to_numpy()
@@ -232,7 +242,12 @@ class MapView:
         if point:
             query = {"x": [float(point[0])], "y": [float(point[1])],
                      "hovertext": [f"query: {html.escape(state.query.name)}"]}
-        return {_RESULTS: results, _SELECTION: self._selection(), _QUERY: query}
+        return {_RESULTS: results, _SELECTION: self._selection(), _QUERY: query,
+                _PLAYING: self._playing()}
+
+    def _playing(self) -> dict:
+        point = self.state.playing_point()
+        return {"x": [], "y": []} if point is None else {"x": [point[0]], "y": [point[1]]}
 
     def _selection(self) -> dict:
         if self.state.selection is None:

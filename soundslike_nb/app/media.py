@@ -96,6 +96,11 @@ class LazyPlayer(anywidget.AnyWidget):
     preview: :func:`player_source`), then the browser's own ``<audio>`` controls take over.
     ``autoplay`` asks for the bytes as soon as the player is shown, and plays them.
 
+    ``playing`` is synced both ways: the browser sets it when its ``<audio>`` starts, pauses or
+    ends; the kernel sets it to start (fetching the bytes first if needed) or stop playback.
+    ``on_playing(callback)`` hears ``callback(playing)`` for the browser's changes only. A
+    player that starts pauses every other player of the app at once (one sound at a time).
+
     Example:
         >>> LazyPlayer("/sfx/door 1.wav").filename
         'door 1.wav'
@@ -117,6 +122,7 @@ class LazyPlayer(anywidget.AnyWidget):
       audio.style.cssText = "width: 170px; height: 32px; display: none;";
       let url = null;
       let asked = false;
+      let wanted = model.get("autoplay");  // play the bytes when they come
       const ask = () => {
         if (asked) return;
         asked = true;
@@ -124,6 +130,34 @@ class LazyPlayer(anywidget.AnyWidget):
         button.disabled = true;
         model.send({ event: "load" });
       };
+      const report = (playing) => {
+        if (model.get("playing") === playing) return;
+        try {
+          model.set("playing", playing);
+          model.save_changes();
+        } catch (error) {}  // the widget was closed while its sound stopped
+      };
+      audio.addEventListener("play", () => {
+        // One sound at a time: the others in the app (or the page) pause now, not after a
+        // round trip through the kernel.
+        const root = el.closest(".soundslike-app") || document;
+        for (const other of root.querySelectorAll("audio")) if (other !== audio) other.pause();
+        report(true);
+      });
+      audio.addEventListener("pause", () => report(false));
+      audio.addEventListener("ended", () => report(false));
+      const follow = () => {  // the kernel asks to play or stop
+        if (model.get("playing")) {
+          wanted = true;
+          if (!url) { ask(); return; }
+          if (audio.ended) audio.currentTime = 0;
+          audio.play().catch(() => {});
+        } else {
+          wanted = false;
+          if (url) audio.pause();
+        }
+      };
+      model.on("change:playing", follow);
       const receive = (msg, buffers) => {
         if (msg.event === "error") {
           button.textContent = "cannot play";
@@ -137,15 +171,18 @@ class LazyPlayer(anywidget.AnyWidget):
         audio.title = msg.note || model.get("hint");
         audio.style.display = "";
         button.remove();
-        audio.play().catch(() => {});  // a browser that blocks autoplay leaves the controls
+        // A browser that blocks autoplay leaves the controls.
+        if (wanted) audio.play().catch(() => {});
       };
-      button.addEventListener("click", ask);
+      button.addEventListener("click", () => { wanted = true; ask(); });
       model.on("msg:custom", receive);
       box.append(button, audio);
       el.appendChild(box);
       if (model.get("autoplay")) ask();
       return () => {
         model.off("msg:custom", receive);
+        model.off("change:playing", follow);
+        audio.pause();
         if (url) URL.revokeObjectURL(url);
       };
     }
@@ -155,6 +192,8 @@ class LazyPlayer(anywidget.AnyWidget):
     hint = traitlets.Unicode().tag(sync=True)
     autoplay = traitlets.Bool(False).tag(sync=True)
     css_class = traitlets.Unicode().tag(sync=True)  # on the player's own element
+    #: Whether its sound plays (synced both ways; see the class docstring).
+    playing = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, path: str, *, autoplay: bool = False, css_class: str = "",
                  max_inline_bytes: int = MAX_INLINE_BYTES) -> None:
@@ -163,7 +202,28 @@ class LazyPlayer(anywidget.AnyWidget):
                          css_class=css_class)
         self.path = path
         self.max_inline_bytes = max_inline_bytes
+        self._playing_callbacks: list[Callable[[bool], None]] = []
+        self._setting = False
         self.on_msg(self._handle_message)
+        self.observe(self._on_playing_trait, "playing")
+
+    def on_playing(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(playing)`` when the browser's player starts, pauses or ends."""
+        self._playing_callbacks.append(callback)
+
+    def set_playing(self, playing: bool) -> None:
+        """Start or stop playback from the kernel (the ``on_playing`` callbacks hear nothing)."""
+        self._setting = True
+        try:
+            self.playing = bool(playing)
+        finally:
+            self._setting = False
+
+    def _on_playing_trait(self, change) -> None:
+        if self._setting:
+            return
+        for callback in list(self._playing_callbacks):
+            callback(change["new"])
 
     def source(self) -> PlayerSource:
         """What the player plays (read when it is first played)."""

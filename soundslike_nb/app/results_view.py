@@ -1,5 +1,6 @@
 """The result rows: rank, name, folder, duration, similarity, a player, a download and "more
-like this" per sound. Players and downloads are reused while their sound stays in the results."""
+like this" per sound. Players and downloads are reused while their sound stays in the results.
+The current row (the arrow keys' cursor) and the row that plays are marked with a class each."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ _SIMILARITY_TITLE = ("similarity to the query: the weighted cosine in the librar
 
 class ResultsView:
     """The rows of a result table in ``box`` (a ``VBox``); ``more_like_this(position)`` is
-    called with a row's library position when its button is pressed.
+    called with a row's library position when its button is pressed, ``played(position,
+    playing)`` when a row's player starts or stops in the browser.
 
     Example:
         >>> view = ResultsView(more_like_this=print)
@@ -33,8 +35,15 @@ class ResultsView:
         ()
     """
 
-    def __init__(self, *, more_like_this: Callable[[int], object]) -> None:
+    def __init__(self, *, more_like_this: Callable[[int], object],
+                 played: Callable[[int, bool], object] | None = None) -> None:
         self.more_like_this = more_like_this
+        self.played = played
+        #: The drawn rows' players, one per result row, in rank order.
+        self.players: list[LazyPlayer] = []
+        self._rows: list[widgets.HBox] = []
+        #: Their sounds' library positions, in the same order.
+        self.positions: list[int] = []
         self.box = widgets.VBox(layout=widgets.Layout(width="770px"))
         self.box.add_class("soundslike-results")
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
@@ -45,10 +54,12 @@ class ResultsView:
         if results is None:
             self.discard(self.box.children)
             self.box.children = []
+            self.players, self._rows, self.positions = [], [], []
             return
         header = _row("#", "name", "folder", "duration", "similarity", [], header=True,
                       similarity_title=_SIMILARITY_TITLE)
         rows = [header] if len(results) else []
+        players = []
         visible = set(results["path"])
         for position, rank, name, folder, path, seconds, similarity, *cosines in zip(
                 results["position"], results["rank"], results["name"], results["folder"],
@@ -60,15 +71,37 @@ class ResultsView:
             why = " · ".join(f"{ASPECT_LABELS[aspect][0]} {cosine:.3f}"
                              for aspect, cosine in zip(ASPECT_NAMES, cosines)
                              if np.isfinite(cosine))
+            player = self._cached(self._players, path,
+                                  lambda p, row=int(position): self._player(p, row), visible)
+            players.append(player)
             rows.append(_row(
                 str(rank), name, folder, format_duration(seconds),
                 f"{similarity_percent(similarity)} %",
-                [self._cached(self._players, path, LazyPlayer, visible),
+                [player,
                  self._cached(self._downloads, path,
                               lambda p, folder=folder: _download(p, folder), visible), use],
                 similarity_title=f"weighted cosine {similarity:.3f} (cosine per aspect: {why})"))
         self.discard(self.box.children)
         self.box.children = rows
+        self.players, self._rows = players, rows[1:]
+        self.positions = [int(position) for position in results["position"]]
+
+    def mark(self, *, current: int | None, playing: int | None) -> None:
+        """Mark row ``current`` (an index, or ``None``) and the row of library position
+        ``playing`` (``None``: none) with the classes the style sheet outlines and tints."""
+        for index, (row, position) in enumerate(zip(self._rows, self.positions)):
+            for css, on in (("soundslike-current", index == current),
+                            ("soundslike-playing", position == playing)):
+                if on and css not in row._dom_classes:
+                    row.add_class(css)
+                elif not on and css in row._dom_classes:
+                    row.remove_class(css)
+
+    def _player(self, path: str, position: int) -> LazyPlayer:
+        player = LazyPlayer(path)
+        if self.played is not None:
+            player.on_playing(lambda playing: self.played(position, playing))
+        return player
 
     def discard(self, children) -> None:
         """Close widgets that are no longer shown (each holds a comm), except the cached players

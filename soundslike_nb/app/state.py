@@ -5,6 +5,10 @@ Widgets (``app/widgets.py``) write to an :class:`AppState` and re-draw when it t
 changed; tests drive it directly. Every change that affects the results re-runs the search at
 once, from the query's stored features: the query sound is analysed once, when it is set.
 
+Auditioning is state too: the :attr:`AppState.current` result row (moved with the arrow keys)
+and the sound :attr:`AppState.playing` (one at a time), so that a script or a test can play
+through the results without a browser.
+
 Results last about as long as the query by default (from a quarter to four times its length,
 within the duration range), so that a one-second explosion does not bring back minutes of music.
 """
@@ -28,12 +32,14 @@ from ..space import ASPECT_NAMES
 from .formatting import DurationRange
 from .uploads import UploadFolder, check_upload
 
-__all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "AppState", "Query"]
+__all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "QUERY", "AppState", "Query"]
 
 #: The largest k the app offers.
 K_MAX = 100
 #: Results last from the query's length divided by this to its length times this.
 DEFAULT_RELATIVE_DURATION = 4.0
+#: :attr:`AppState.playing` while an uploaded query (not a library sound) plays.
+QUERY = "query"
 Listener = Callable[[frozenset[str]], None]
 
 
@@ -92,6 +98,10 @@ class AppState:
         self.query: Query | None = None
         self.results = _no_results()
         self.selection: int | None = None
+        #: The current result row (an index into :attr:`results`), ``None`` when none.
+        self.current: int | None = None
+        #: What plays: a library position, :data:`QUERY` (an uploaded query), or ``None``.
+        self.playing: int | str | None = None
         self.error = ""
         #: What long work is under way (``"analysing door.wav…"``), ``""`` when none.
         self.busy = ""
@@ -284,6 +294,78 @@ class AppState:
         points = self.atlas.coordinates[table["position"].to_numpy()]
         return table.assign(x=points[:, 0], y=points[:, 1])
 
+    # -- auditioning ------------------------------------------------------------------------
+
+    @property
+    def current_position(self) -> int | None:
+        """The library position of the :attr:`current` result row (``None`` when none)."""
+        if self.current is None:
+            return None
+        return int(self.results["position"].iloc[self.current])
+
+    def set_current(self, index: int | None) -> None:
+        """Make result row ``index`` (0 is the most similar) current; ``None``: no row."""
+        if index is not None and (isinstance(index, bool) or not isinstance(
+                index, (int, np.integer)) or not 0 <= index < len(self.results)):
+            raise ParameterError(f"{index!r} is not a result row ({len(self.results)} shown)")
+        self.current = None if index is None else int(index)
+        self._changed("current")
+
+    def move_current(self, step: int) -> None:
+        """Move the current row ``step`` rows down (up when negative), stopping at the ends;
+        from no row, down starts at the first and up at the last. If a sound is playing, the
+        new current row plays instead (listen, move on)."""
+        count = len(self.results)
+        if not count:
+            return
+        if self.current is None:
+            index = 0 if step > 0 else count - 1
+        else:
+            index = min(max(self.current + int(step), 0), count - 1)
+        follow = self.playing is not None and index != self.current
+        self.set_current(index)
+        if follow:
+            self.play(self.current_position)
+
+    def play(self, sound: int | str | None) -> None:
+        """Play ``sound`` (a library position, or :data:`QUERY` for an uploaded query): the
+        one playing stops. ``None`` stops playback."""
+        if sound is not None and sound != QUERY:
+            sound = self._checked_position(sound)
+        if sound != self.playing:
+            self.playing = sound
+            self._changed("playing")
+
+    def stopped(self, sound: int | str) -> None:
+        """``sound`` stopped or ended by itself (its player says so): nothing plays now,
+        unless another sound has started meanwhile."""
+        if sound == self.playing:
+            self.play(None)
+
+    def play_current(self) -> None:
+        """Play the current row's sound, or stop it if it plays (the space bar); with no
+        current row, the first row becomes current."""
+        if self.current is None:
+            if not len(self.results):
+                return
+            self.set_current(0)
+        position = self.current_position
+        self.play(None if self.playing == position else position)
+
+    def query_current(self) -> None:
+        """Make the current row's sound the query ("more like this", the Enter key)."""
+        if self.current_position is not None:
+            self.set_query_row(self.current_position)
+
+    def playing_point(self) -> tuple[float, float] | None:
+        """Where the sound that plays is on the map (``None``: nothing plays, or no map)."""
+        if self.playing is None or self.atlas is None:
+            return None
+        if self.playing == QUERY:
+            return self.query.point if self.query is not None else None
+        x, y = self.atlas.coordinates[self.playing]
+        return (float(x), float(y))
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _set_query(self, query: Query) -> None:
@@ -314,9 +396,9 @@ class AppState:
                    {aspect: float(aspect == "cnn") for aspect in ASPECT_NAMES})
         low, high = self.effective_duration
         if low is not None and high is not None and low > high:  # the two ranges do not meet
-            self.results = _no_results()
+            self._set_results(_no_results())
             self.search_seconds = time.perf_counter() - started
-            self._changed(*cause, "results", "error")
+            self._changed(*cause, "results", "error", "current")
             return
         try:
             hits = self.library.hits(self.query.features, k=self._k, duration=(low, high),
@@ -329,9 +411,16 @@ class AppState:
         found.insert(0, "position", hits.positions)
         found.insert(found.columns.get_loc("name") + 1, "folder",
                      self.library.folders.iloc[hits.positions].reset_index(drop=True))
-        self.results = found
+        self._set_results(found)
         self.search_seconds = time.perf_counter() - started
-        self._changed(*cause, "results", "error")
+        self._changed(*cause, "results", "error", "current")
+
+    def _set_results(self, results: pd.DataFrame) -> None:
+        """New results; the current row stays on its sound while that sound is still shown."""
+        position = self.current_position
+        self.results = results
+        rows = np.flatnonzero(results["position"].to_numpy() == position)
+        self.current = int(rows[0]) if position is not None and len(rows) else None
 
     def _checked_position(self, position: int) -> int:
         if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (

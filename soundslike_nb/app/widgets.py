@@ -6,6 +6,10 @@ aspect weight (overall character, timbre, spectrum, envelope); then the results 
 folder, duration, similarity in %, player, download, "more like this") beside the map, whose
 clicked point plays in the "selected" panel and can become the query.
 
+Auditioning: a click on a result row plays it; in the results ArrowDown / ArrowUp move the
+current row, Space plays or stops it, Enter searches with it. One sound plays at a time, and
+the map rings it while it plays.
+
 Keys pressed inside the app stay in the app: the notebook's command-mode shortcuts (``x`` cuts
 the cell, ``d d`` deletes it, arrows move between cells) do not act on the app's cell.
 """
@@ -24,12 +28,13 @@ from ..errors import SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
+from .audition import Audition
 from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
 from .keys import KeyGuard
 from .map_view import MapView
-from .media import DownloadButton, LazyPlayer, SoundUpload
+from .media import DownloadButton, SoundUpload
 from .results_view import ResultsView
-from .state import DEFAULT_RELATIVE_DURATION, K_MAX, AppState
+from .state import DEFAULT_RELATIVE_DURATION, K_MAX, QUERY, AppState
 from .uploads import UploadFolder
 
 __all__ = ["App"]
@@ -47,6 +52,13 @@ _STYLE = """<style>
 .soundslike-app .soundslike-error { color: #b00020; }
 .soundslike-app .soundslike-rank { font-weight: 600; color: #e4572e; }
 .soundslike-app .soundslike-title { font-size: 15px; }
+.soundslike-app .soundslike-label .widget-html-content {
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.soundslike-app .soundslike-results:focus { outline: none; }
+.soundslike-app .soundslike-result { cursor: pointer; }
+.soundslike-app .soundslike-result.soundslike-playing { background: #fdebe5; }
+.soundslike-app .soundslike-result.soundslike-current {
+  outline: 2px solid #1f3b8f; outline-offset: -2px; }
 </style>"""
 
 
@@ -114,12 +126,25 @@ class App:
             value=self.scale.to_positions(state.duration), min=self.scale.low,
             max=self.scale.high, step=self.scale.step, readout=False, continuous_update=False,
             description="duration", layout=widgets.Layout(width="340px"))
-        self.range_label = widgets.HTML()
+        # Typed bounds: the slider's handles cannot be pulled apart when they are close.
+        self.min_duration = widgets.Text(placeholder="min s", continuous_update=False,
+                                         tooltip="shortest result in seconds (empty: no limit)",
+                                         layout=widgets.Layout(width="64px"))
+        self.max_duration = widgets.Text(placeholder="max s", continuous_update=False,
+                                         tooltip="longest result in seconds (empty: no limit)",
+                                         layout=widgets.Layout(width="64px"))
+        for entry in (self.min_duration, self.max_duration):
+            entry.add_class("soundslike-duration-entry")
+            entry.observe(self._guarded(self._bound_typed), "value")
+        self.range_label = widgets.HTML(layout=widgets.Layout(width="150px"))
+        self.range_label.add_class("soundslike-label")
+        self._syncing = False
         self.range_slider.observe(self._guarded(self._range_moved), "value")
         self.similar_length = widgets.Checkbox(value=state.relative_duration is not None,
                                                indent=False, layout=widgets.Layout(width="190px"))
         self.similar_length.observe(self._guarded(self._similar_length_ticked), "value")
-        self.window_label = widgets.HTML()
+        self.window_label = widgets.HTML(layout=widgets.Layout(width="130px"))
+        self.window_label.add_class("soundslike-label")
         self.weight_sliders = {}
         for aspect in ASPECT_NAMES:
             label, tooltip = ASPECT_LABELS[aspect]
@@ -140,6 +165,7 @@ class App:
         self.results_view = ResultsView(
             more_like_this=self._guarded(lambda position: state.set_query_row(position)))
         self.results = self.results_view.box
+        self.audition = Audition(state, self.results_view, guarded=self._guarded)
         right = []
         self.map_view = None
         if state.atlas is not None:
@@ -163,7 +189,9 @@ class App:
             widgets.HBox([self.upload, widgets.HTML("&nbsp;or&nbsp;"), self.find, self.pick],
                          layout=widgets.Layout(align_items="center")),
             self.query_panel,
-            widgets.HBox([self.k_slider, self.range_slider, self.range_label,
+            widgets.HBox([self.k_slider, self.range_slider, self.min_duration,
+                          widgets.HTML("&nbsp;&ndash;&nbsp;"), self.max_duration,
+                          widgets.HTML("&nbsp;s&nbsp;"), self.range_label,
                           self.similar_length, self.window_label],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             widgets.HBox([*self.weight_sliders.values(), self.reset_weights],
@@ -173,10 +201,11 @@ class App:
             widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
             KeyGuard(root_class="soundslike-app"),
+            self.audition.keys,
         ])
         self.widget.add_class("soundslike-app")
         self._update(frozenset({"query", "results", "error", "duration", "selection",
-                                "weights", "relative_duration"}))
+                                "weights", "relative_duration", "current", "playing"}))
 
     def _reset_weights(self) -> None:
         self.state.set_weights(DEFAULT_WEIGHTS)
@@ -221,7 +250,27 @@ class App:
                          f"{limit / 2**20:.1f} MB")
 
     def _range_moved(self, change) -> None:
-        self.state.duration = self.scale.to_range(change["new"])
+        if not self._syncing:
+            self.state.duration = self.scale.to_range(change["new"])
+
+    def _bound_typed(self, _change) -> None:
+        """A typed bound (seconds; empty for no limit) sets the duration range; a value that is
+        not seconds is said, and the entries show the range again."""
+        if self._syncing:
+            return
+        bounds = []
+        for entry, end in ((self.min_duration, "minimum"), (self.max_duration, "maximum")):
+            text = entry.value.strip().removesuffix("s").strip()
+            try:
+                bounds.append(float(text) if text else None)
+            except ValueError:
+                self._draw_duration()
+                raise SoundslikeError(f"duration {end} must be seconds (e.g. 0.5) or empty for "
+                                      f"no limit, got {entry.value!r}") from None
+        try:
+            self.state.duration = tuple(bounds)
+        finally:
+            self._draw_duration()
 
     def _similar_length_ticked(self, change) -> None:
         self.state.relative_duration = self._relative_factor if change["new"] else None
@@ -264,11 +313,7 @@ class App:
             self.error.value = (f"<div class='soundslike-error'>⚠ {html.escape(state.error)}</div>"
                                 if state.error else "")
         if "duration" in changed:
-            low, high = state.duration
-            durations_s = state.library.rows["duration"]
-            shortest = durations_s.min() if low is None and len(durations_s) else low
-            longest = durations_s.max() if high is None and len(durations_s) else high
-            self.range_label.value = f"{format_duration(shortest)} to {format_duration(longest)}"
+            self._draw_duration()
         if changed & {"duration", "query", "relative_duration"}:
             self._draw_window()
         if changed & {"weights", "error"}:  # a refused weight springs back
@@ -283,6 +328,23 @@ class App:
             self._draw_busy()
         if "selection" in changed and self.map_view is not None:  # the map redraws itself
             self._draw_selection()
+        self.audition.update(changed)
+
+    def _draw_duration(self) -> None:
+        """The slider, the typed bounds and the label, from the state's duration range."""
+        low, high = self.state.duration
+        durations_s = self.state.library.rows["duration"]
+        shortest = durations_s.min() if low is None and len(durations_s) else low
+        longest = durations_s.max() if high is None and len(durations_s) else high
+        self.range_label.value = f"{format_duration(shortest)} to {format_duration(longest)}"
+        self._syncing = True
+        try:
+            if self.scale.to_range(self.range_slider.value) != (low, high):
+                self.range_slider.value = self.scale.to_positions((low, high))
+            self.min_duration.value = "" if low is None else f"{low:g}"
+            self.max_duration.value = "" if high is None else f"{high:g}"
+        finally:
+            self._syncing = False
 
     def _draw_query(self) -> None:
         query = self.state.query
@@ -292,10 +354,11 @@ class App:
             return
         where = "uploaded" if query.source == "upload" else "from the library"
         self.results_view.discard(self.query_panel.children)
+        sound = QUERY if query.position is None else query.position
         self.query_panel.children = [
             widgets.HTML(f"Query: <b>{html.escape(query.name)}</b> <small>({where})</small>"
                          "&nbsp;"),
-            LazyPlayer(query.path, css_class="soundslike-query-player"),
+            self.audition.player("query", query.path, sound, css_class="soundslike-query-player"),
         ]
 
     def _draw_window(self) -> None:
@@ -357,18 +420,19 @@ class App:
         position = self.state.selection
         self.results_view.discard(self.selected_panel.children)
         if position is None:
+            self.audition.forget("selected")
             self.selected_panel.children = [widgets.HTML(
                 "<i>Click a point on the map to hear it.</i>")]
             return
         row = self.state.library.rows.iloc[position]
+        player = self.audition.player("selected", str(row["path"]), position, autoplay=True)
         use = widgets.Button(description="search with this", button_style="primary")
         use.add_class("soundslike-use-selected")
         use.on_click(self._guarded(lambda _button: self.state.query_selection()))
         self.selected_panel.children = [
             widgets.HTML(f"Selected: <b>{html.escape(str(row['name']))}</b> "
                          f"({format_duration(float(row['duration']))})"),
-            widgets.HBox([LazyPlayer(str(row["path"]), autoplay=True), use,
-                          DownloadButton(str(row["path"]))]),
+            widgets.HBox([player, use, DownloadButton(str(row["path"]))]),
         ]
 
 
