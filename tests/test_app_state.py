@@ -240,11 +240,11 @@ def test_widgets_escape_names_and_show_errors_not_tracebacks(library, atlas, tmp
     assert "<script>" not in "".join(hover) and "&lt;script&gt;" in hover[5]
 
     rows = app.results.children[1:]
-    assert len(rows) == 59 and all(row.children[5].__class__.__name__ == "LazyPlayer"
+    assert len(rows) == 59 and all(row.children[6].__class__.__name__ == "LazyPlayer"
                                    for row in rows)
     # drawing rows sends no audio: a player's bytes travel only when it is played
     assert not any(isinstance(value, (bytes, memoryview))
-                   for row in rows for value in row.children[5].get_state().values())
+                   for row in rows for value in row.children[6].get_state().values())
     app.upload.receive("garbage.wav", b"RIFF\x00\x00\x00\x00WAVEnothing")
     assert "garbage.wav" in app.error.value and "Traceback" not in app.error.value
     app.upload.max_bytes = 10
@@ -515,7 +515,7 @@ def test_results_show_each_sounds_folder(library, tmp_path):
     assert set(results["folder"]) == {"", "explosions/large and very far away indeed"}
     assert "folder" in app.results.children[0].children[2].value
     for row, folder in zip(app.results.children[1:], results["folder"]):
-        cell, download = row.children[2].value, row.children[6]
+        cell, download = row.children[2].value, row.children[7]
         if folder:
             assert f"title='folder {folder}'" in cell and f">{folder}<" in cell
             assert download.hint.endswith(f"from folder {folder}")
@@ -701,3 +701,24 @@ def test_typed_duration_bounds_follow_the_slider_and_write_the_state(library, at
     for label in (app.range_label, app.window_label):
         assert label.layout.width and "soundslike-label" in label._dom_classes
     assert "text-overflow: ellipsis" in app.widget.children[0].value
+
+
+def test_result_rows_draw_each_sounds_waveform_outline(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    thumbnails = np.zeros((len(library), 64), np.uint8)
+    thumbnails[:, :8] = 255  # every sound starts loud
+    thumbnails[3] = 0  # a sound without a thumbnail (carried over from an older library)
+    table = LibraryTable(library.rows, library.embeddings, library.provenance,
+                         thumbnails=thumbnails)
+    outlined = Library(table, analyzer=library.analyzer)
+    app = App(outlined, atlas=atlas, upload_folder=str(tmp_path / "up"), relative_duration=None)
+    app.state.set_query_row(0)
+    cells = {position: row.children[5].value for position, row in
+             zip(app.state.results["position"], app.results.children[1:])}
+    assert all(cell.startswith("<svg") and cell.count("V") == 64
+               for position, cell in cells.items() if position != 3)
+    assert cells.get(3, "") == ""
+    plain = App(library, atlas=atlas, upload_folder=str(tmp_path / "up2"), relative_duration=None)
+    plain.state.set_query_row(0)
+    assert all(row.children[5].value == "" for row in plain.results.children[1:])

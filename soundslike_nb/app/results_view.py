@@ -36,15 +36,18 @@ class ResultsView:
     """
 
     def __init__(self, *, more_like_this: Callable[[int], object],
-                 played: Callable[[int, bool], object] | None = None) -> None:
+                 played: Callable[[int, bool], object] | None = None,
+                 thumbnails: np.ndarray | None = None) -> None:
         self.more_like_this = more_like_this
         self.played = played
+        #: The library's waveform thumbnails (``Library.thumbnails``), drawn in each row.
+        self.thumbnails = thumbnails
         #: The drawn rows' players, one per result row, in rank order.
         self.players: list[LazyPlayer] = []
         self._rows: list[widgets.HBox] = []
         #: Their sounds' library positions, in the same order.
         self.positions: list[int] = []
-        self.box = widgets.VBox(layout=widgets.Layout(width="770px"))
+        self.box = widgets.VBox(layout=widgets.Layout(width="780px"))
         self.box.add_class("soundslike-results")
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
         self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
@@ -56,7 +59,7 @@ class ResultsView:
             self.box.children = []
             self.players, self._rows, self.positions = [], [], []
             return
-        header = _row("#", "name", "folder", "duration", "similarity", [], header=True,
+        header = _row("#", "name", "folder", "duration", "similarity", "", [], header=True,
                       similarity_title=_SIMILARITY_TITLE)
         rows = [header] if len(results) else []
         players = []
@@ -66,7 +69,7 @@ class ResultsView:
                 results["path"], results["duration"], results["similarity"],
                 *(results[aspect] for aspect in ASPECT_NAMES)):
             use = widgets.Button(description="more like this", tooltip=f"search with {name}",
-                                 layout=widgets.Layout(width="112px"))
+                                 layout=widgets.Layout(width="118px"))
             use.on_click(lambda _button, row=int(position): self.more_like_this(row))
             why = " · ".join(f"{ASPECT_LABELS[aspect][0]} {cosine:.3f}"
                              for aspect, cosine in zip(ASPECT_NAMES, cosines)
@@ -76,7 +79,7 @@ class ResultsView:
             players.append(player)
             rows.append(_row(
                 str(rank), name, folder, format_duration(seconds),
-                f"{similarity_percent(similarity)} %",
+                f"{similarity_percent(similarity)} %", self._outline(int(position)),
                 [player,
                  self._cached(self._downloads, path,
                               lambda p, folder=folder: _download(p, folder), visible), use],
@@ -96,6 +99,12 @@ class ResultsView:
                     row.add_class(css)
                 elif not on and css in row._dom_classes:
                     row.remove_class(css)
+
+    def _outline(self, position: int) -> str:
+        """The row's waveform thumbnail as a small inline SVG (text: nothing to load)."""
+        if self.thumbnails is None or not self.thumbnails[position].any():
+            return ""
+        return waveform_svg(self.thumbnails[position])
 
     def _player(self, path: str, position: int) -> LazyPlayer:
         player = LazyPlayer(path)
@@ -127,19 +136,38 @@ class ResultsView:
         return made
 
 
-def _row(rank: str, name: str, folder: str, duration: str, similarity: str, extra: list,
-         *, header: bool = False, similarity_title: str | None = None) -> widgets.HBox:
+def waveform_svg(thumbnail: np.ndarray, *, width: int = 64, height: int = 20) -> str:
+    """A waveform thumbnail (``uint8`` peaks) drawn as mirrored bars in an inline SVG.
+
+    Example:
+        >>> waveform_svg(np.array([255, 0], np.uint8), width=2, height=4)[:38]
+        "<svg width='2' height='4' viewBox='0 0"
+    """
+    peaks = np.asarray(thumbnail, dtype=np.float64) / 255.0
+    step, middle = width / len(peaks), height / 2
+    bars = "".join(f"M{(index + 0.5) * step:.1f} {middle - max(peak, 0.03) * middle:.1f}"
+                   f"V{middle + max(peak, 0.03) * middle:.1f}"
+                   for index, peak in enumerate(peaks))
+    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+            f"class='soundslike-outline'><path d='{bars}' stroke='#8a94a6' "
+            f"stroke-width='{max(step * 0.8, 0.5):.2f}'/></svg>")
+
+
+def _row(rank: str, name: str, folder: str, duration: str, similarity: str, outline: str,
+         extra: list, *, header: bool = False,
+         similarity_title: str | None = None) -> widgets.HBox:
     def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
         tag = "b" if header else "span"
         return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
                             f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
 
     # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
-    folder_cell = (cell(folder, "90px") if header else
-                   cell(folder or "(top)", "90px", "soundslike-folder", _folder_text(folder)))
-    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "130px"), folder_cell,
+    folder_cell = (cell(folder, "80px") if header else
+                   cell(folder or "(top)", "80px", "soundslike-folder", _folder_text(folder)))
+    outline_cell = widgets.HTML(outline, layout=widgets.Layout(width="68px"))
+    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "120px"), folder_cell,
                         cell(duration, "64px"),
-                        cell(similarity, "76px", title=similarity_title), *extra])
+                        cell(similarity, "76px", title=similarity_title), outline_cell, *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
 

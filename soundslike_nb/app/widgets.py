@@ -163,7 +163,8 @@ class App:
         self.error = widgets.HTML()
         self.status = widgets.HTML()
         self.results_view = ResultsView(
-            more_like_this=self._guarded(lambda position: state.set_query_row(position)))
+            more_like_this=self._guarded(lambda position: state.set_query_row(position)),
+            thumbnails=library.thumbnails)
         self.results = self.results_view.box
         self.audition = Audition(state, self.results_view, guarded=self._guarded)
         right = []
