@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from soundslike_nb.app.media import PREVIEW_SECONDS, SoundUpload
+from soundslike_nb.app.media import PREVIEW_SECONDS
+from soundslike_nb.app.upload_button import SoundUpload
 from soundslike_nb.audio import AUDIO_EXTENSIONS
 
 from .conftest import tone

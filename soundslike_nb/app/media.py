@@ -1,13 +1,10 @@
-"""Players, downloads and the upload button: the pieces that move audio bytes to the browser.
+"""Players and downloads: the pieces that move audio bytes to the browser.
 
 Players send nothing until played; then the file itself (sound effects are small) up to
 :data:`MAX_INLINE_BYTES`, or for a larger file or a format browsers cannot play, a compressed
-preview of its first minute, which says so.
-Downloads send nothing until clicked, then the original file under its own name. Uploads are
-size-checked in the browser before anything is sent, and sent in chunks small enough for the
-Jupyter server's websocket (10 MiB a message by default), so that a too-large file gets a
-clear message instead of a dropped connection. All of this works the same in JupyterLab and
-Voilà, since nothing depends on the server's /files/ route.
+preview of its first minute, which says so. Downloads send nothing until clicked, then the
+original file under its own name. Both work the same in JupyterLab and Voilà, since nothing
+depends on the server's /files/ route. (Uploads: ``upload_button.py``.)
 """
 
 from __future__ import annotations
@@ -22,11 +19,10 @@ from dataclasses import dataclass
 import anywidget
 import traitlets
 
-from ..audio import AUDIO_EXTENSIONS, load
+from ..audio import load
 from ..errors import AudioError
-from .uploads import MAX_UPLOAD_BYTES
 
-__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "SoundUpload", "player_source"]
+__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "player_source"]
 
 #: Files up to this size are played as they are; larger ones get a preview.
 MAX_INLINE_BYTES = 8 * 2**20
@@ -37,8 +33,6 @@ PREVIEW_SECONDS = 60.0
 _BROWSER_FORMATS = {".wav": "wav", ".wave": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".flac": "flac"}
 _MIME = {"wav": "audio/wav", "mpeg": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}
-_CHUNK_BYTES = 4 * 2**20
-_ACCEPT = ",".join([*sorted(AUDIO_EXTENSIONS), "audio/*"])
 _PREVIEW_RATE = 44100
 # libsndfile's Vorbis writer puts about 4 bytes a frame on the stack for each write call, so one
 # 48 s write overflows an 8 MiB stack and kills the kernel (python-soundfile #396, #426,
@@ -308,109 +302,6 @@ class DownloadButton(anywidget.AnyWidget):
             data = handle.read()
         mime = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
         self.send({"event": "file", "filename": self.filename, "mime": mime}, [data])
-
-
-class SoundUpload(anywidget.AnyWidget):
-    """An upload button for one audio file; ``on_upload(callback)`` receives (name, bytes),
-    ``on_reject(callback)`` (name, size) for a file over ``max_bytes`` (nothing is sent).
-
-    Example:
-        >>> upload = SoundUpload()  # doctest: +SKIP
-        >>> upload.on_upload(lambda name, content: print(name, len(content)))  # doctest: +SKIP
-    """
-
-    _esm = """
-    function render({ model, el }) {
-      const input = document.createElement("input");
-      input.type = "file";
-      input.accept = model.get("accept");
-      input.style.display = "none";
-      const button = document.createElement("button");
-      button.className = "jupyter-widgets jupyter-button widget-button soundslike-upload";
-      button.textContent = model.get("description");
-      const enable = () => { button.disabled = model.get("disabled"); };
-      enable();
-      model.on("change:disabled", enable);
-      button.addEventListener("click", () => input.click());
-      input.addEventListener("change", async () => {
-        const file = input.files[0];
-        input.value = "";
-        if (!file) return;
-        const id = Math.random().toString(36).slice(2);
-        const about = { id, name: file.name, size: file.size };
-        if (file.size > model.get("max_bytes")) {
-          model.send({ event: "rejected", ...about });
-          return;
-        }
-        button.disabled = true;
-        button.textContent = "uploading " + file.name + "…";
-        try {
-          const data = new Uint8Array(await file.arrayBuffer());
-          const chunk = model.get("chunk_bytes");
-          for (let start = 0; start < data.length; start += chunk) {
-            model.send({ event: "chunk", start, ...about }, undefined,
-                       [data.slice(start, start + chunk)]);
-          }
-          model.send({ event: "done", ...about });
-        } finally {
-          enable();
-          button.textContent = model.get("description");
-        }
-      });
-      el.append(button, input);
-    }
-    export default { render };
-    """
-    description = traitlets.Unicode("Upload a sound…").tag(sync=True)
-    #: A disabled button takes no file (e.g. while the model that would analyse it is missing).
-    disabled = traitlets.Bool(False).tag(sync=True)
-    accept = traitlets.Unicode(_ACCEPT).tag(sync=True)
-    max_bytes = traitlets.Int(MAX_UPLOAD_BYTES).tag(sync=True)
-    chunk_bytes = traitlets.Int(_CHUNK_BYTES).tag(sync=True)
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._parts: dict[str, list[bytes]] = {}
-        self._upload_callbacks: list[Callable[[str, bytes], None]] = []
-        self._reject_callbacks: list[Callable[[str, int], None]] = []
-        self.on_msg(self._handle_message)
-
-    def on_upload(self, callback: Callable[[str, bytes], None]) -> None:
-        """Call ``callback(name, content)`` for each uploaded file."""
-        self._upload_callbacks.append(callback)
-
-    def on_reject(self, callback: Callable[[str, int], None]) -> None:
-        """Call ``callback(name, size)`` for a file refused for its size."""
-        self._reject_callbacks.append(callback)
-
-    def receive(self, name: str, content: bytes) -> None:
-        """Hand a file to the upload callbacks as if it had been uploaded (tests, scripts)."""
-        if self.disabled:
-            return
-        if len(content) > self.max_bytes:
-            for reject in self._reject_callbacks:
-                reject(name, len(content))
-            return
-        for callback in self._upload_callbacks:
-            callback(name, content)
-
-    def _handle_message(self, _widget, content, buffers) -> None:
-        event, upload_id = content.get("event"), str(content.get("id", ""))
-        name, size = str(content.get("name", "")), int(content.get("size", 0))
-        if event == "rejected":
-            for reject in self._reject_callbacks:
-                reject(name, size)
-        elif event == "chunk":
-            if upload_id not in self._parts:
-                self._parts = {upload_id: []}  # a new upload drops any unfinished one
-            parts = self._parts[upload_id]
-            parts.append(bytes(buffers[0]) if buffers else b"")
-            if sum(map(len, parts)) > self.max_bytes:  # never trust the browser's own check
-                del self._parts[upload_id]
-                for reject in self._reject_callbacks:
-                    reject(name, size)
-        elif event == "done":
-            self.receive(name, b"".join(self._parts.pop(upload_id, [])))
 
 
 def _escape(text: str) -> str:

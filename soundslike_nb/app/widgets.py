@@ -32,9 +32,10 @@ from .audition import Audition
 from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
 from .keys import KeyGuard
 from .map_view import MapView
-from .media import DownloadButton, SoundUpload
+from .media import DownloadButton
 from .results_view import ResultsView
 from .state import DEFAULT_RELATIVE_DURATION, K_MAX, QUERY, AppState
+from .upload_button import SoundUpload
 from .uploads import UploadFolder
 
 __all__ = ["App"]
