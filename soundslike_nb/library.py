@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,9 @@ class Library:
         self._analyzer = analyzer
         if analyzer is not None:
             model_for_library(self.embedder_info, embedder=analyzer.embedder, where=self._where)
+            if analyzer.settings.record() != self.settings.record():  # queries as the library
+                self._analyzer = Analyzer(analyzer.embedder, replace(
+                    self.settings, device=analyzer.settings.device))
         elif embedder is not None:
             self._analyzer = Analyzer(model_for_library(
                 self.embedder_info, embedder=embedder, token=token, device=device,

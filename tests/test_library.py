@@ -468,3 +468,15 @@ def test_each_sound_keeps_a_waveform_thumbnail(tmp_path, write_sound, aisfx):
     grown = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
     by_name = dict(zip(grown.rows["name"], sl.load_library(out).thumbnails))
     assert not by_name["a"].any() and by_name["b"].max() == 255
+
+
+def test_a_library_analyses_queries_with_its_own_settings_whatever_analyzer_it_is_given(
+        tmp_path, write_sound, aisfx):
+    write_sound("a.wav", 1.0, folder=tmp_path / "sounds")
+    out = tmp_path / "lib.parquet"
+    sl.build_library(tmp_path / "sounds", out=out, embedder=aisfx, progress=False,
+                     settings=AnalysisSettings(max_duration_s=30.0))
+    other = Analyzer(aisfx, AnalysisSettings(max_duration_s=2.0, device="cpu"))
+    lib = Library(read_table(out), path=out, analyzer=other)
+    assert lib.analyzer.settings.max_duration_s == 30.0 and lib.analyzer.embedder is aisfx
+    assert lib.analyzer.settings.device == "cpu"
