@@ -104,7 +104,7 @@ class LazyPlayer(anywidget.AnyWidget):
     function render({ model, el }) {
       const box = document.createElement("div");
       box.className = ("soundslike-player " + model.get("css_class")).trim();
-      box.style.cssText = "width: 150px; height: 32px; display: flex; align-items: center;";
+      box.style.cssText = "width: 136px; height: 32px; display: flex; align-items: center;";
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-play";
       button.style.width = "84px";
@@ -113,7 +113,7 @@ class LazyPlayer(anywidget.AnyWidget):
       const audio = document.createElement("audio");
       audio.preload = "none";
       audio.autoplay = model.get("autoplay");
-      audio.style.cssText = "width: 150px; height: 32px; display: none;";
+      audio.style.cssText = "width: 136px; height: 32px; display: none;";
       let url = null;
       let asked = false;
       let wanted = model.get("autoplay");  // play the bytes when they come

@@ -47,7 +47,7 @@ class ResultsView:
         self._rows: list[widgets.HBox] = []
         #: Their sounds' library positions, in the same order.
         self.positions: list[int] = []
-        self.box = widgets.VBox(layout=widgets.Layout(width="780px"))
+        self.box = widgets.VBox(layout=widgets.Layout(width="800px"))
         self.box.add_class("soundslike-results")
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
         self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
@@ -69,7 +69,7 @@ class ResultsView:
                 results["path"], results["duration"], results["similarity"],
                 *(results[aspect] for aspect in ASPECT_NAMES)):
             use = widgets.Button(description="more like this", tooltip=f"search with {name}",
-                                 layout=widgets.Layout(width="118px"))
+                                 layout=widgets.Layout(width="112px"))
             use.on_click(lambda _button, row=int(position): self.more_like_this(row))
             why = " · ".join(f"{ASPECT_LABELS[aspect][0]} {cosine:.3f}"
                              for aspect, cosine in zip(ASPECT_NAMES, cosines)
@@ -162,11 +162,12 @@ def _row(rank: str, name: str, folder: str, duration: str, similarity: str, outl
                             f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
 
     # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
-    folder_cell = (cell(folder, "80px") if header else
-                   cell(folder or "(top)", "80px", "soundslike-folder", _folder_text(folder)))
+    folder_cell = (cell(folder, "72px") if header else
+                   cell(folder or "(top)", "72px", "soundslike-folder", _folder_text(folder)))
     outline_cell = widgets.HTML(outline, layout=widgets.Layout(width="68px"))
-    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "120px"), folder_cell,
-                        cell(duration, "64px"),
+    # Fixed widths that hold "10 min 59 s" and "100 %": no cell ever pushes another.
+    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "112px"), folder_cell,
+                        cell(duration, "76px"),
                         cell(similarity, "76px", title=similarity_title), outline_cell, *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
