@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -240,11 +241,11 @@ def test_widgets_escape_names_and_show_errors_not_tracebacks(library, atlas, tmp
     assert "<script>" not in "".join(hover) and "&lt;script&gt;" in hover[5]
 
     rows = app.results.children[1:]
-    assert len(rows) == 59 and all(row.children[6].__class__.__name__ == "LazyPlayer"
+    assert len(rows) == 59 and all(row.children[1].__class__.__name__ == "LazyPlayer"
                                    for row in rows)
     # drawing rows sends no audio: a player's bytes travel only when it is played
     assert not any(isinstance(value, (bytes, memoryview))
-                   for row in rows for value in row.children[6].get_state().values())
+                   for row in rows for value in row.children[1].get_state().values())
     app.upload.receive("garbage.wav", b"RIFF\x00\x00\x00\x00WAVEnothing")
     assert "garbage.wav" in app.error.value and "Traceback" not in app.error.value
     app.upload.max_bytes = 10
@@ -483,11 +484,11 @@ def test_similarity_is_shown_in_percent_with_its_scale_explained(library, atlas,
     app.state.k = 59
     results = app.state.results
     assert (results["similarity"] < 0).any(), "the fixture must show a negative cosine"
-    header = app.results.children[0].children[4].value
+    header = app.results.children[0].children[0].value
     assert ">similarity<" in header and "100 % = the same sound" in header
     assert "0 % = unrelated or opposite" in header
     for row, similarity in zip(app.results.children[1:], results["similarity"]):
-        cell = row.children[4].value
+        cell = row.children[0].value
         assert f">{similarity_percent(similarity)} %<" in cell
         assert f"weighted cosine {similarity:.3f}" in cell  # the exact value, on hover
     assert results["similarity"].iloc[0] < 1  # the API's number is unchanged
@@ -513,9 +514,9 @@ def test_results_show_each_sounds_folder(library, tmp_path):
     results = app.state.results
     assert list(results["folder"]) == list(nested.folders.iloc[results["position"]])
     assert set(results["folder"]) == {"", "explosions/large and very far away indeed"}
-    assert "folder" in app.results.children[0].children[2].value
+    assert ">folder<" in app.results.children[0].children[0].value
     for row, folder in zip(app.results.children[1:], results["folder"]):
-        cell, download = row.children[2].value, row.children[7]
+        cell, download = row.children[0].value, row.children[2]
         if folder:
             assert f"title='folder {folder}'" in cell and f">{folder}<" in cell
             assert download.hint.endswith(f"from folder {folder}")
@@ -714,11 +715,23 @@ def test_result_rows_draw_each_sounds_waveform_outline(library, atlas, tmp_path)
     outlined = Library(table, analyzer=library.analyzer)
     app = App(outlined, atlas=atlas, upload_folder=str(tmp_path / "up"), relative_duration=None)
     app.state.set_query_row(0)
-    cells = {position: row.children[5].value for position, row in
-             zip(app.state.results["position"], app.results.children[1:])}
-    assert all(cell.startswith("<svg") and cell.count("V") == 64
-               for position, cell in cells.items() if position != 3)
-    assert cells.get(3, "") == ""
+    outlines = {position: re.findall(r"<svg.*?</svg>", row.children[0].value)
+                for position, row in zip(app.state.results["position"], app.results.children[1:])}
+    assert all(len(svgs) == 1 and svgs[0].count("V") == 64
+               for position, svgs in outlines.items() if position != 3)
+    assert outlines.get(3, []) == []
     plain = App(library, atlas=atlas, upload_folder=str(tmp_path / "up2"), relative_duration=None)
     plain.state.set_query_row(0)
-    assert all(row.children[5].value == "" for row in plain.results.children[1:])
+    assert all("<svg" not in row.children[0].value for row in plain.results.children[1:])
+
+
+def test_an_upload_longer_than_the_analysed_length_says_so(library, atlas, tmp_path):
+    from soundslike_nb.analysis import AnalysisSettings
+
+    library.settings = AnalysisSettings(max_duration_s=2.0)  # as a library file records it
+    state = AppState(library, atlas=atlas, relative_duration=None,
+                     uploads=UploadFolder(tmp_path / "up"))
+    state.set_query_upload("long take.wav", _wav_bytes(3.0))
+    assert "only the first 2 s of long take.wav are analysed" in state.notice
+    state.set_query_upload("short.wav", _wav_bytes(1.0))
+    assert state.notice == ""

@@ -280,7 +280,7 @@ def test_hover_shows_name_folder_and_duration_escaped(state, library):
         assert (html.escape(folder) if folder else "(top)") in hover
         assert format_duration(library.rows["duration"].iloc[position]) in hover
     assert not any("<script>" in hover or "<i>" in hover for hover in results.hovertext)
-    assert list(results.text) == [str(rank) for rank in state.results["rank"]]
+    assert list(results.text) == [str(rank) if rank <= 10 else "" for rank in state.results["rank"]]
 
 
 def test_colour_by_folder_none_and_duration(state, library):
@@ -555,3 +555,14 @@ def test_plotlys_own_front_end_keeps_names_and_raises_nothing(state, library, tm
         finally:
             browser.close()
             server.shutdown()
+
+
+def test_only_the_first_ten_results_carry_a_rank_label_on_the_map(tmp_path):
+    state = _state(_library(60, ["a", "b"]), tmp_path)
+    state.relative_duration = None
+    view = MapView(state)
+    state.set_query_row(0)
+    state.k = 40
+    labels = list(view.figure.data[1].text)
+    assert labels[:10] == [str(rank) for rank in range(1, 11)]
+    assert set(labels[10:]) == {""} and len(labels) == len(state.results)

@@ -44,6 +44,7 @@ _GREY = "#8a94a6"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
 _PLAYING_COLOUR = "#12a4b6"
+_LABELLED_RANKS = 10  # results whose rank is written beside their point
 # Dark24 without its two greys (one is close to the library grey and "other").
 _FOLDER_PALETTE = [colour for colour in qualitative.Dark24
                    if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
@@ -230,7 +231,8 @@ class MapView:
         self._result_positions = marks["position"].to_numpy()
         results = {
             "x": [float(x) for x in marks["x"]], "y": [float(y) for y in marks["y"]],
-            "text": [str(rank) for rank in marks["rank"]],
+            # Rank labels for the first ten only: a hundred overlap into blobs (hover says all).
+            "text": [str(rank) if rank <= _LABELLED_RANKS else "" for rank in marks["rank"]],
             "hovertext": [
                 f"#{rank} {html.escape(str(name))} ({similarity:.2f})<br>"
                 + _FOLDER_LINE.format(html.escape(self._folder_labels[position]))

@@ -156,19 +156,22 @@ def waveform_svg(thumbnail: np.ndarray, *, width: int = 64, height: int = 20) ->
 def _row(rank: str, name: str, folder: str, duration: str, similarity: str, outline: str,
          extra: list, *, header: bool = False,
          similarity_title: str | None = None) -> widgets.HBox:
-    def cell(text: str, width: str, css: str = "", title: str | None = None) -> widgets.HTML:
+    """One row: its text cells in ONE HTML widget (a hundred rows of six widgets each took
+    seconds to draw in the browser), then the player, download and "more like this"."""
+
+    def cell(text: str, width: int, css: str = "", title: str | None = None) -> str:
         tag = "b" if header else "span"
-        return widgets.HTML(f"<{tag} class='{css}' title='{html.escape(title or text)}'>"
-                            f"{html.escape(text)}</{tag}>", layout=widgets.Layout(width=width))
+        return (f"<{tag} class='soundslike-cell {css}' style='width: {width}px' "
+                f"title='{html.escape(title or text)}'>{html.escape(text)}</{tag}>")
 
     # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
-    folder_cell = (cell(folder, "72px") if header else
-                   cell(folder or "(top)", "72px", "soundslike-folder", _folder_text(folder)))
-    outline_cell = widgets.HTML(outline, layout=widgets.Layout(width="68px"))
+    folder_cell = (cell(folder, 72) if header else
+                   cell(folder or "(top)", 72, "soundslike-folder", _folder_text(folder)))
     # Fixed widths that hold "10 min 59 s" and "100 %": no cell ever pushes another.
-    row = widgets.HBox([cell(rank, "28px", "soundslike-rank"), cell(name, "112px"), folder_cell,
-                        cell(duration, "76px"),
-                        cell(similarity, "76px", title=similarity_title), outline_cell, *extra])
+    text = "".join([cell(rank, 28, "soundslike-rank"), cell(name, 112), folder_cell,
+                    cell(duration, 76), cell(similarity, 76, title=similarity_title),
+                    f"<span class='soundslike-cell' style='width: 68px'>{outline}</span>"])
+    row = widgets.HBox([widgets.HTML(text, layout=widgets.Layout(width="448px")), *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
 

@@ -29,7 +29,7 @@ from ..errors import ParameterError, SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
-from .formatting import DurationRange
+from .formatting import DurationRange, format_duration
 from .uploads import UploadFolder, check_upload
 
 __all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "QUERY", "AppState", "Query"]
@@ -377,9 +377,15 @@ class AppState:
     @property
     def notice(self) -> str:
         """Something to know about the query that is not an error (``""`` when nothing)."""
-        if self.query is not None and self.query.features.silent:
+        if self.query is None:
+            return ""
+        if self.query.features.silent:
             return (f"{self.query.name} is silent (peak below -60 dBFS): its results say "
                     "nothing about how it sounds")
+        limit = self.library.settings.max_duration_s
+        if self.query.source == "upload" and limit and (self.query.duration or 0) > limit:
+            return (f"only the first {format_duration(limit)} of {self.query.name} are "
+                    f"analysed, as for every sound of this library")
         return ""
 
     def _set_busy(self, message: str) -> None:

@@ -46,6 +46,8 @@ _MAP_WIDTH = 540
 _STYLE = """<style>
 .soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
 .soundslike-app .soundslike-result > *, .soundslike-app .soundslike-header > * { flex-shrink: 0; }
+.soundslike-app .soundslike-cell { display: inline-block; vertical-align: middle;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .soundslike-app .soundslike-folder { color: #5f6b7a; }
 .soundslike-app .soundslike-busy { color: #1f3b8f; }
 .soundslike-app .soundslike-result .widget-html-content,
