@@ -42,6 +42,10 @@ _ALIGN = 64
 _HASH_BLOCK_BYTES = 1 << 26
 
 
+class _NotASidecar(ValueError):
+    """A file without this format's trailer: another version's cache, or not one at all."""
+
+
 def content_key(*arrays: Any) -> str:
     """A SHA-256 hex key of every byte of ``arrays`` (as float32, shapes included); ``None``
     entries count as absent. Blocks are hashed in parallel threads, then their digests.
@@ -138,11 +142,13 @@ def read_stored(path: str | os.PathLike, *, mmap: bool = True) -> StoredFile:
     with open(source, "rb") as file:
         size = file.seek(0, os.SEEK_END)
         if size < _TRAILER.size:
-            raise ValueError("too short to be a soundslike_nb sidecar file")
+            raise _NotASidecar("too short to be a soundslike_nb sidecar file")
         file.seek(size - _TRAILER.size)
         header_offset, magic = _TRAILER.unpack(file.read(_TRAILER.size))
-        if magic != _MAGIC or header_offset > size - _TRAILER.size:
-            raise ValueError("not a soundslike_nb sidecar file")
+        if magic != _MAGIC:
+            raise _NotASidecar("not a soundslike_nb sidecar file")
+        if header_offset > size - _TRAILER.size:
+            raise ValueError("its header offset runs past the end (a cut file?)")
         file.seek(header_offset)
         header = json.loads(file.read(size - _TRAILER.size - header_offset))
     if header.get("container") != CONTAINER_FORMAT:
@@ -229,6 +235,14 @@ class SidecarStore:
             return None
         try:
             stored = read_stored(path, mmap=mmap)
+        except _NotASidecar:
+            # Expected once after an upgrade (earlier versions wrote other formats): no alarm.
+            _log.info("%s: not in this version's format, recomputing it", path)
+            return None
+        except (OSError, ValueError) as exc:
+            _log.warning("%s: unreadable, recomputing it (%s)", path, exc)
+            return None
+        try:
             if stored.header.get("kind") != kind or stored.header.get("key") != key:
                 _log.info("%s: made from other content or options, recomputing it", path)
                 return None
