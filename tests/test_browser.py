@@ -6,48 +6,15 @@ Chromium (``/usr/bin/chromium``) or the playwright package is missing (``.ci/run
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("SOUNDSLIKE_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
+from .browser import ARTIFACTS, MARKS, ROOT, chromium_page, run_all_cells, running_lab
+
 QUERY_SOUND = ROOT / "data" / "demo" / "kenney" / "explosion1.wav"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"]
-
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return (f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) "
-                "to run the browser test")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright Python package is not installed (pip install -e '.[dev]')"
-    return None
-
-
-SKIP_REASON = _skip_reason()
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
@@ -64,72 +31,15 @@ def demo_ready():
 
 @pytest.fixture(scope="module")
 def lab(demo_ready):
-    """A JupyterLab server on a free localhost port with a random token; stopped afterwards."""
-    token, port = secrets.token_hex(16), _free_port()
-    home = Path(tempfile.mkdtemp(prefix="soundslike-lab-"))
-    # No news or update prompts (the machine is offline, and a toast would cover the app), and
-    # no autosave, which would write this run's outputs into the repository's notebook.
-    settings = home / "settings" / "@jupyterlab"
-    for plugin, text in [
-        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
-        ("docmanager-extension/plugin", '{"autosave": false}'),
-    ]:
-        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
-        (settings / f"{plugin}.jupyterlab-settings").write_text(text)
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-        f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
-        f"--LabApp.user_settings_dir={home / 'settings'}",
-    ]
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), PYTHONUNBUFFERED="1")
-    log = open(home / "lab.log", "wb")  # noqa: SIM115 - closed below, after the server
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not start:\n" + (home / "lab.log").read_text())
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        shutil.copy(home / "lab.log", ARTIFACTS / "lab.log") if ARTIFACTS.exists() else None
-        shutil.rmtree(home, ignore_errors=True)
+    """JupyterLab serving the repository: ``(url, token)``; stopped afterwards."""
+    with running_lab(ROOT) as server:
+        yield server
 
 
 @pytest.fixture
 def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    profile = tempfile.mkdtemp(prefix="soundslike-chromium-")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1800, "height": 1100},
-                                          accept_downloads=True)
-            yield context.new_page()
-        finally:
-            browser.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    with chromium_page(stale_shots="[!r]*.png", accept_downloads=True) as page:
+        yield page
 
 
 def _shot(page, name: str) -> None:
@@ -149,24 +59,13 @@ def test_notebook_in_jupyterlab(lab, page):
 
 
 def _drive(page, url: str, token: str) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     page.set_default_timeout(60_000)
     page.goto(f"{url}/lab/tree/notebooks/soundslike.ipynb?reset&token={token}")
     page.locator(".jp-Notebook").wait_for()
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
     page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
 
-    # Run all cells from the menu, as a user would (again if the kernel was not quite ready).
-    for _attempt in range(3):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]")).first.wait_for(
-                timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            continue
+    run_all_cells(page)
     app = page.locator(".soundslike-app")
     app.wait_for(timeout=150_000)
     app.scroll_into_view_if_needed()

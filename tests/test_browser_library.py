@@ -11,27 +11,15 @@ they belong in ``benchmarks/browser_app.py``. Skipped, saying why, where Debian'
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("SOUNDSLIKE_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"]
+from .browser import ARTIFACTS, MARKS, ROOT, chromium_page, run_all_cells, running_lab
+
 RATE = 22050
 SHORTS = 2000
 KITS = ["Kit A", "Kit B", "Kit C", "Vendor X"]
@@ -45,20 +33,7 @@ LONG_SECONDS = [60, 75, 90, 110, 130, 150, 240, 255]
 QUERY_MINUTES = 15
 
 
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return (f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) "
-                "to run the browser test")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright Python package is not installed (pip install -e '.[dev]')"
-    return None
-
-
-SKIP_REASON = _skip_reason()
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")]
+pytestmark = MARKS
 
 
 # -- the sounds ----------------------------------------------------------------------------------
@@ -152,12 +127,6 @@ def write_sounds(folder: Path, query: Path, seed: int = 0) -> list[tuple[str, st
     return written
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -183,14 +152,11 @@ def real_library(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lab(real_library):
-    """JupyterLab on a free localhost port with a random token, its root a temporary folder
-    holding the app's notebook pointed at the library (``FOLDERS = None``); stopped afterwards."""
+def lab(real_library, tmp_path_factory):
+    """JupyterLab whose root is a temporary folder holding the app's notebook pointed at the
+    library (``FOLDERS = None``): ``(url, token)``; stopped afterwards."""
     library_path = real_library[0]
-    token, port = secrets.token_hex(16), _free_port()
-    home = Path(tempfile.mkdtemp(prefix="soundslike-lab-"))
-    notebooks = home / "root"
-    notebooks.mkdir()
+    notebooks = tmp_path_factory.mktemp("lab-root")
     notebook = json.loads((ROOT / "notebooks" / "soundslike.ipynb").read_text())
     settings_cells = 0
     for cell in notebook["cells"]:
@@ -206,65 +172,14 @@ def lab(real_library):
     assert settings_cells == 1, "the notebook's settings cell (LIBRARY = ...) was not found"
     (notebooks / "soundslike.ipynb").write_text(json.dumps(notebook, indent=1))
 
-    settings = home / "settings" / "@jupyterlab"
-    for plugin, text in [
-        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
-        ("docmanager-extension/plugin", '{"autosave": false}'),
-    ]:
-        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
-        (settings / f"{plugin}.jupyterlab-settings").write_text(text)
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-        f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={notebooks}", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
-        f"--LabApp.user_settings_dir={home / 'settings'}",
-    ]
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), PYTHONUNBUFFERED="1")
-    log = open(home / "lab.log", "wb")  # noqa: SIM115 - closed below, after the server
-    server = subprocess.Popen(command, cwd=notebooks, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("JupyterLab did not start:\n" + (home / "lab.log").read_text())
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        if ARTIFACTS.exists():
-            shutil.copy(home / "lab.log", ARTIFACTS / "real-lab.log")
-        shutil.rmtree(home, ignore_errors=True)
+    with running_lab(notebooks, log_name="real-lab.log") as server:
+        yield server
 
 
 @pytest.fixture
 def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("real-*.png"):
-        old.unlink()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1800, "height": 1100})
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(stale_shots="real-*.png") as page:
+        yield page
 
 
 # -- the test ------------------------------------------------------------------------------------
@@ -325,16 +240,7 @@ def _drive(page, url: str, token: str, library: Path, query: Path,
     page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
     clock.lap("notebook open, kernel idle")
 
-    # Run All, as a user would (again if the kernel was not quite ready).
-    for _attempt in range(3):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]")).first.wait_for(
-                timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            continue
+    run_all_cells(page)
     app = page.locator(".soundslike-app")
     app.wait_for(timeout=180_000)
     page.locator(".soundslike-app .js-plotly-plot .scatterlayer").wait_for(timeout=180_000)

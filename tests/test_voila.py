@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -32,9 +33,7 @@ def test_the_app_page_shows_the_app_alone(tmp_path):
                  progress=False).map(progress=False)  # built before, as the README says
     notebook = (ROOT / "notebooks" / "soundslike.ipynb").read_text()
     assert "Run All Cells" in notebook  # the notes the page must leave out
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", *_app_arguments()],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
