@@ -77,11 +77,14 @@ class Searcher:
     # -- searching ---------------------------------------------------------------------------
 
     def search(self, features: SoundFeatures, *, k: int = 10, duration: DurationRange = None,
-               weights: Mapping[str, float] | None = None, exclude: int | None = None) -> Hits:
+               weights: Mapping[str, float] | None = None, exclude: int | None = None,
+               allowed: np.ndarray | None = None) -> Hits:
         """The ``k`` rows most similar to ``features``, most similar first.
 
         ``weights`` weigh the aspects (those left out keep :data:`DEFAULT_WEIGHTS`);
-        ``exclude`` leaves out one row (the query itself, for "more like this").
+        ``exclude`` leaves out one row (the query itself, for "more like this"); ``allowed``
+        (a boolean mask over the library rows) keeps only the rows marked True (tags, say),
+        with no loss of recall however few they are.
         """
         merged = check_weights(weights)
         if self.space is None:
@@ -101,7 +104,8 @@ class Searcher:
             exact = not np.allclose(_shares(merged), _shares(DEFAULT_WEIGHTS), rtol=0,
                                     atol=1e-9)
         found = self.index.search(query, k=k, duration=duration, exact=exact,
-                                  exclude=None if exclude is None else [exclude])
+                                  exclude=None if exclude is None else [exclude],
+                                  allowed=allowed)
         return self._hits(found.indices[0], features, merged)
 
     def _hits(self, indices: np.ndarray, features: SoundFeatures,

@@ -276,3 +276,51 @@ def test_importing_the_module_does_not_import_faiss():
     code = "import sys, soundslike_nb.search; print('faiss' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert output.returncode == 0 and output.stdout.strip() == "False", output.stderr
+
+
+def masked_brute_force(embeddings, durations, queries, k, mask, lo=-np.inf, hi=np.inf):
+    """The brute-force reference over the rows ``mask`` keeps (others' durations set out)."""
+    kept = np.where(mask, durations, -1.0)
+    return brute_force(embeddings, kept, queries, k, max(lo, 0.0), hi)
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+@pytest.mark.parametrize("share", [0.9, 0.3, 0.01])
+@pytest.mark.parametrize("duration", [None, (1.0, 60.0)])
+def test_allowed_mask_keeps_only_its_rows_without_losing_recall(library, ivf, kind, share,
+                                                                duration):
+    embeddings, durations, queries = library
+    mask = np.random.default_rng(11).random(len(embeddings)) < share
+    index = ivf if kind == "ivf" else SoundIndex(embeddings, durations, kind="exact")
+    lo, hi = duration or (-np.inf, np.inf)
+    expected, _ = masked_brute_force(embeddings, durations, queries, 10, mask, lo, hi)
+    found = index.search(queries, k=10, duration=duration, allowed=mask)
+    got = found.indices[found.indices >= 0]
+    assert mask[got].all() and (durations[got] >= lo).all() and (durations[got] <= hi).all()
+    if kind == "exact":
+        np.testing.assert_array_equal(found.indices, expected)
+    else:  # calibrated recall when many rows stay, every neighbour when few do
+        recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found.indices, expected)])
+        assert recall >= (0.9 if share > 0.05 else 1.0)
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_allowed_mask_combines_with_exclude_and_pads_when_few_rows_remain(library, ivf, kind):
+    embeddings, durations, _ = library
+    index = ivf if kind == "ivf" else SoundIndex(embeddings, durations, kind="exact")
+    mask = np.zeros(len(embeddings), bool)
+    mask[[0, 5, 17, 40]] = True
+    found = index.search(embeddings[0], k=6, allowed=mask, exclude=0)
+    assert sorted(found.indices[0, :3]) == [5, 17, 40]
+    assert np.all(found.indices[0, 3:] == -1) and np.all(np.isneginf(found.similarities[0, 3:]))
+    nothing = index.search(embeddings[0], k=3, allowed=np.zeros(len(embeddings), bool))
+    assert np.all(nothing.indices == -1)
+    everything = index.search(embeddings[:4], k=5, allowed=np.ones(len(embeddings), bool))
+    np.testing.assert_array_equal(everything.indices, index.search(embeddings[:4], k=5).indices)
+
+
+@pytest.mark.parametrize("allowed", [np.ones(49, bool), np.ones(50, int), [1] * 50])
+def test_an_allowed_mask_of_the_wrong_shape_or_type_is_refused(allowed):
+    index = SoundIndex(clustered(50, seed=6), np.ones(50), kind="exact")
+    with pytest.raises(ParameterError, match=r"allowed must be a boolean mask of shape \(50,\)"):
+        index.search(np.ones(DIMENSION), allowed=allowed)

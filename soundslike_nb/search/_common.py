@@ -23,7 +23,8 @@ class TopK:
         self._ids = np.empty(0, np.int64)
         self._sims = np.empty(0, np.float32)
 
-    def push(self, offset: int, rows: np.ndarray) -> None:
+    def push(self, offset: int, rows: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Score a block of rows: ids ``offset + i``, or ``ids[i]`` when given."""
         sims = self._queries @ np.asarray(rows).T
         if sims.shape[1] > self._k:
             kth = np.partition(sims, sims.shape[1] - self._k, axis=1)[:, -self._k]
@@ -31,7 +32,7 @@ class TopK:
         else:
             query_rows, cols = np.nonzero(np.ones(sims.shape, bool))
         self._query_rows = np.concatenate([self._query_rows, query_rows])
-        self._ids = np.concatenate([self._ids, offset + cols])
+        self._ids = np.concatenate([self._ids, offset + cols if ids is None else ids[cols]])
         self._sims = np.concatenate([self._sims, sims[query_rows, cols]])
         order = np.lexsort((self._tie_ids[self._ids], -self._sims, self._query_rows))
         query_rows = self._query_rows[order]
@@ -48,6 +49,18 @@ class TopK:
         ids[self._query_rows, rank] = self._ids
         sims[self._query_rows, rank] = self._sims
         return ids, sims
+
+
+def exact_over(queries: np.ndarray, k: int, candidates: np.ndarray, rows_of, *,
+               tie_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of each query among the internal ids ``candidates`` (sorted), scored on
+    ``rows_of(ids)``: the exact answer over a filtered subset, in blocks."""
+    top = TopK(queries, k, tie_ids=tie_ids)
+    step = max(k, (1 << 22) // max(len(queries), 1))
+    for at in range(0, len(candidates), step):
+        ids = candidates[at:at + step]
+        top.push(0, rows_of(ids), ids)
+    return top.result()
 
 
 def normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -102,6 +115,16 @@ def check_embeddings(embeddings: Any) -> np.ndarray:
             f"embeddings must be a 2-D array of real numbers (rows, dimension), got shape "
             f"{array.shape} and dtype {array.dtype}"
         )
+    return array
+
+
+def check_allowed(allowed: Any, n_rows: int) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    array = np.asarray(allowed)
+    if array.dtype != np.bool_ or array.shape != (n_rows,):
+        raise ParameterError(f"allowed must be a boolean mask of shape ({n_rows},) over the "
+                             f"library rows, got shape {array.shape} and dtype {array.dtype}")
     return array
 
 

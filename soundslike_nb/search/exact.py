@@ -35,6 +35,10 @@ class ExactBackend:
     def describe(self) -> str:
         return ""
 
+    def exact_limit(self, k: int) -> int:
+        """Allowed rows up to which a masked search gathers them (always: this is a scan)."""
+        return np.iinfo(np.int64).max
+
     def search(self, queries: np.ndarray, k: int, start: int, stop: int, *,
                tie_ids: np.ndarray, exhaustive: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` internal ids and similarities of each unit query within ``[start, stop)``;

@@ -19,11 +19,13 @@ import numpy as np
 from ..errors import ParameterError
 from ._common import (
     ROW_CHUNK,
+    check_allowed,
     check_duration,
     check_durations,
     check_embeddings,
     check_k,
     drop_excluded,
+    exact_over,
     is_int,
     normalised,
 )
@@ -182,24 +184,30 @@ class SoundIndex:
 
     def search(self, queries: Any, *, k: int = 10, duration: DurationRange = None,
                exclude: int | Sequence[int | None] | None = None,
-               exact: bool = False) -> SearchResult:
+               exact: bool = False, allowed: np.ndarray | None = None) -> SearchResult:
         """The ``k`` rows most similar to each query: one vector ``(d,)`` or a batch ``(q, d)``.
 
         ``duration=(lo, hi)`` keeps rows with ``lo <= duration <= hi`` (seconds; either bound may
         be None). ``exclude`` leaves out a row: one int for every query, or one per query.
-        ``exact`` scans every row in the range even in an IVF index (for queries unlike the
-        rows its scan budget was calibrated on); an exact index always does.
+        ``allowed`` (a boolean mask over the rows) keeps only the rows marked True, together
+        with the duration range; when few remain they are scanned exactly, so a selective mask
+        loses no recall. ``exact`` scans every row in the range even in an IVF index (for
+        queries unlike the rows its scan budget was calibrated on); an exact index always does.
 
         Example:
             >>> index = SoundIndex(np.eye(4), [1.0, 2.0, 3.0, 4.0])
             >>> index.search(np.eye(4)[:2], k=1, duration=(2.0, 4.0)).indices
             array([[1],
                    [1]])
+            >>> index.search(np.eye(4)[0], k=2, allowed=np.array([False, True, False, True])
+            ...              ).indices
+            array([[1, 3]])
         """
         unit_queries = self._check_queries(queries)
         excluded = self._check_exclude(exclude, len(unit_queries))
+        mask = check_allowed(allowed, self._n_rows)
         return self._search(unit_queries, check_k(k), self._range(duration), excluded,
-                            exact=exact)
+                            exact=exact, allowed=None if mask is None else mask[self._order])
 
     def similar_to_rows(self, rows: int | Sequence[int], *, k: int = 10,
                         duration: DurationRange = None) -> SearchResult:
@@ -275,12 +283,25 @@ class SoundIndex:
     # -- internals ---------------------------------------------------------------------------
 
     def _search(self, queries: np.ndarray, k: int, span: tuple[int, int], excluded: np.ndarray,
-                *, exact: bool = False) -> SearchResult:
+                *, exact: bool = False, allowed: np.ndarray | None = None) -> SearchResult:
+        """``allowed``: a boolean mask in internal order, or None."""
         fetch = k + 1 if (excluded >= 0).any() else k
         start, stop = span
-        if stop <= start:
+        candidates = None
+        if allowed is not None and stop > start:
+            candidates = start + np.flatnonzero(allowed[start:stop])
+            if len(candidates) == stop - start:
+                allowed = candidates = None  # the mask keeps the whole range
+        if stop <= start or (candidates is not None and len(candidates) == 0):
             internal = np.full((len(queries), fetch), -1, np.int64)
             sims = np.full((len(queries), fetch), -np.inf, np.float32)
+        elif candidates is not None and (
+                exact or len(candidates) <= self._backend.exact_limit(fetch)):
+            internal, sims = exact_over(queries, fetch, candidates, self._backend.reconstruct,
+                                        tie_ids=self._order)
+        elif candidates is not None:
+            internal, sims = self._backend.search(queries, fetch, start, stop,
+                                                  tie_ids=self._order, allowed=candidates)
         else:
             internal, sims = self._backend.search(queries, fetch, start, stop,
                                                   tie_ids=self._order, exhaustive=exact)

@@ -60,6 +60,12 @@ class IvfBackend:
         self.list_keys = list_keys
         self.scan_budget = int(scan_budget)
         self.n_valid = int(n_valid)
+        self._list_of_cache: np.ndarray | None = None
+
+    def exact_limit(self, k: int) -> int:
+        """Allowed rows up to which a masked search scans them exactly: fewer than the scan
+        budget, and the IVF walk would visit every list anyway."""
+        return max(self.scan_budget, 4 * k)
 
     def describe(self) -> str:
         lists = self.faiss_index.nlist
@@ -152,23 +158,35 @@ class IvfBackend:
 
     def search(self, queries: np.ndarray, k: int, start: int, stop: int, *,
                tie_ids: np.ndarray | None = None, exhaustive: bool = False,
-               budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               budget: int | None = None, allowed: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Probe each unit query's nearest lists until ``budget`` rows inside [start, stop) are
-        seen (every row with ``exhaustive``); internal ids and similarities, best first."""
+        seen (every row with ``exhaustive``); internal ids and similarities, best first.
+        ``allowed`` (sorted internal ids inside the range) keeps only those rows, and the
+        budget counts only them."""
         import faiss
 
         index, n_valid = self.faiss_index, self.n_valid
         if budget is None:
             budget = n_valid if exhaustive else self.scan_budget
         nlist = index.nlist
-        list_base = np.arange(nlist, dtype=np.int64) * n_valid
-        counts = (np.searchsorted(self.list_keys, list_base + stop)
-                  - np.searchsorted(self.list_keys, list_base + start))
-        need = min(stop - start, max(budget, k))
+        if allowed is None:
+            list_base = np.arange(nlist, dtype=np.int64) * n_valid
+            counts = (np.searchsorted(self.list_keys, list_base + stop)
+                      - np.searchsorted(self.list_keys, list_base + start))
+            need = min(stop - start, max(budget, k))
+            selector = (faiss.IDSelectorRange(start, stop, True) if stop - start < n_valid
+                        else None)
+        else:
+            counts = np.bincount(self._list_of()[allowed], minlength=nlist)
+            need = min(len(allowed), max(budget, k))
+            bitmap = np.zeros(n_valid, bool)
+            bitmap[allowed] = True
+            bits = np.packbits(bitmap, bitorder="little")
+            selector = faiss.IDSelectorBitmap(n_valid, faiss.swig_ptr(bits))
         # search_preassigned is single-threaded in faiss's default parallel_mode 0; mode 3
         # spreads a batch's queries over faiss's threads (one query runs on one either way).
         index.parallel_mode = 3
-        selector = faiss.IDSelectorRange(start, stop, True) if stop - start < n_valid else None
         ids = np.empty((len(queries), k), np.int64)
         sims = np.empty((len(queries), k), np.float32)
         for q0 in range(0, len(queries), _QUERY_CHUNK):
@@ -192,6 +210,14 @@ class IvfBackend:
         np.clip(sims, -1.0, 1.0, out=sims)  # float16 codes can put a twin at 1.00004
         sims[ids < 0] = -np.inf
         return ids, sims
+
+    def _list_of(self) -> np.ndarray:
+        """The list of each internal id (from the sorted list keys, made once)."""
+        if self._list_of_cache is None:
+            list_of = np.empty(self.n_valid, np.int64)
+            list_of[self.list_keys % self.n_valid] = self.list_keys // self.n_valid
+            self._list_of_cache = list_of
+        return self._list_of_cache
 
     def reconstruct(self, internal: np.ndarray) -> np.ndarray:
         """The stored (float16-rounded) unit rows of internal ids."""
