@@ -10,7 +10,7 @@ what both derive from the file lives in its :class:`~soundslike_nb.sidecar.Sidec
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -176,10 +176,11 @@ class Library:
         """The model that analyses queries (:attr:`analyzer`'s)."""
         return self.analyzer.embedder
 
-    def features_of(self, query: AudioSource | np.ndarray, *,
-                    name: str | None = None) -> SoundFeatures:
+    def features_of(self, query: AudioSource | np.ndarray, *, name: str | None = None,
+                    progress: Callable[[float], None] | None = None) -> SoundFeatures:
         """Analyse a query sound (path, file bytes, or mono waveform at the model rate) as the
         library's sounds were. A path that is an unchanged row of the library reuses its row.
+        ``progress`` hears the share done (0 to 1) while a long sound is analysed.
 
         Example:
             >>> lib.features_of("door.wav").embedding.shape  # doctest: +SKIP
@@ -188,7 +189,7 @@ class Library:
         position = self.row_of(query)
         if position is not None:
             return self.row_features(position)
-        return self.analyzer.analyse(query, name=name)
+        return self.analyzer.analyse(query, name=name, progress=progress)
 
     def row_of(self, query: AudioSource | np.ndarray) -> int | None:
         """The library row a query is, if it is the path of an unchanged file of the library."""

@@ -58,6 +58,10 @@ def _wav_bytes(seconds: float, *, seed: int = 0) -> bytes:
 @pytest.fixture
 def library(tmp_path) -> Library:
     """60 sounds in 3 seeded clusters, 0.05 s to 10 min long; one with HTML in its name."""
+    return _library(tmp_path, CountingEmbedder())
+
+
+def _library(tmp_path, embedder) -> Library:
     rng = np.random.default_rng(7)
     count = 60
     centres = rng.standard_normal((3, DIMENSION))
@@ -75,7 +79,6 @@ def library(tmp_path) -> Library:
                          "sample_rate": RATE, "channels": 1,
                          "frames": (durations_s * RATE).astype(int), "size": 0, "mtime": 0.0})
     rows = rows.astype(ROW_COLUMNS)
-    embedder = CountingEmbedder()
     table = LibraryTable(rows=rows, embeddings=embeddings.astype(np.float32),
                          provenance={"embedder": embedder.provenance})
     return Library(table, embedder=embedder)
@@ -561,6 +564,36 @@ def test_an_upload_being_analysed_says_so_and_disables_controls(library, atlas, 
     monkeypatch.setattr(library, "features_of", broken)
     app.upload.receive("big.wav", _wav_bytes(0.5))
     assert controls() == idle and "out of memory" in app.error.value and not app.state.busy
+
+
+class SteppingEmbedder(CountingEmbedder):
+    """Reports its progress in four steps, as the shipped models do per batch."""
+
+    def embed(self, waveforms, *, progress=None):
+        for step in (0.25, 0.5, 0.75, 1.0):
+            if progress is not None:
+                progress(step)
+        return super().embed(waveforms)
+
+
+def test_the_analysis_of_an_upload_says_how_far_it_is(atlas, tmp_path, monkeypatch):
+    from soundslike_nb.app import state as state_module
+
+    monkeypatch.setattr(state_module, "PROGRESS_EVERY_S", 0.0)
+    stepping = _library(tmp_path, SteppingEmbedder())
+    state = AppState(stepping, atlas=atlas, uploads=UploadFolder(tmp_path / "up"))
+    said: list[str] = []
+    state.observe(lambda changed: said.append(state.busy) if "busy" in changed else None)
+    assert state.set_query_upload("long take.wav", _wav_bytes(0.5))
+    percents = [int(match) for text in said for match in re.findall(r"(\d+) %", text)]
+    assert percents == sorted(percents) and percents[0] == 2 and percents[-1] == 94
+    assert any("left)" in text for text in said) and said[0] == "analysing long take.wav…"
+    assert said[-1] == "" and not state.busy
+
+    monkeypatch.setattr(state_module, "PROGRESS_EVERY_S", 3600.0)  # said at most hourly
+    said.clear()
+    assert state.set_query_upload("again.wav", _wav_bytes(0.5, seed=1))
+    assert said == ["analysing again.wav…", ""]
 
 
 def test_a_silent_upload_gets_a_notice(library, atlas, tmp_path):

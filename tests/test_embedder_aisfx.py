@@ -87,6 +87,16 @@ def test_batched_equals_one_by_one(aisfx):
     assert _cosine(batched, single).min() > 0.9999
 
 
+def test_progress_is_reported_per_network_batch_and_changes_nothing(aisfx):
+    waveforms = [tone(30.0, seed=3), tone(1.0, seed=4)]
+    blocks = sum(len(aisfx.blocks(waveform)) for waveform in waveforms)
+    shares: list[float] = []
+    with_progress = aisfx.embed(waveforms, progress=shares.append)
+    np.testing.assert_array_equal(with_progress, aisfx.embed(waveforms))
+    assert len(shares) == -(-blocks // aisfx.max_batch_blocks) > 5
+    assert shares == sorted(shares) and shares[-1] == 1.0 and 0 < shares[0] < 0.2
+
+
 def test_bf16_matches_fp32():
     fp32 = aisfx_module.AisfxEmbedder(device="cpu", precision="fp32")
     bf16 = aisfx_module.AisfxEmbedder(device="cpu", precision="bf16")

@@ -150,6 +150,14 @@ def test_embeddings_of_every_length_are_finite_float32_and_deterministic(embedde
     np.testing.assert_array_equal(first, embedder.embed(waveforms))
 
 
+def test_progress_counts_the_windows_of_long_sounds(embedder):
+    waveforms = [noise(40 * SR, 1), noise(SR, 2)]
+    shares: list[float] = []
+    with_progress = embedder.embed(waveforms, progress=shares.append)
+    np.testing.assert_array_equal(with_progress, embedder.embed(waveforms))
+    assert len(shares) >= 2 and shares == sorted(shares) and shares[-1] == 1.0
+
+
 def test_silence_and_empty_input(embedder):
     assert np.isfinite(embedder.embed([np.zeros(SR, np.float32)])).all()
     empty = embedder.embed([])

@@ -40,6 +40,8 @@ K_MAX = 100
 DEFAULT_RELATIVE_DURATION = 4.0
 #: :attr:`AppState.playing` while an uploaded query (not a library sound) plays.
 QUERY = "query"
+#: Seconds between two progress messages while an upload is analysed.
+PROGRESS_EVERY_S = 0.25
 Listener = Callable[[frozenset[str]], None]
 
 
@@ -241,7 +243,8 @@ class AppState:
         self._set_busy(f"analysing {safe_name}…")
         try:
             try:
-                features = self.library.features_of(bytes(content), name=safe_name)
+                features = self.library.features_of(bytes(content), name=safe_name,
+                                                    progress=self._progress_of(safe_name))
                 length = _positive(info(bytes(content), name=safe_name).duration)
                 path = self.uploads.save(safe_name, content)
             except SoundslikeError as exc:
@@ -391,6 +394,25 @@ class AppState:
     def _set_busy(self, message: str) -> None:
         self.busy = message
         self._changed("busy")
+
+    def _progress_of(self, name: str) -> Callable[[float], None]:
+        """A progress callback that keeps :attr:`busy` at "analysing NAME… 42 % (about 9 s
+        left)", said again at most every :data:`PROGRESS_EVERY_S` (each says costs a redraw)."""
+        started = time.perf_counter()
+        said = [started]
+
+        def progress(share: float) -> None:
+            now = time.perf_counter()
+            if now - said[0] < PROGRESS_EVERY_S or not 0 < share < 1:
+                return
+            said[0] = now
+            message = f"analysing {name}… {math.floor(share * 100):d} %"
+            if share >= 0.1:  # the first tenth includes decoding: too early to extrapolate
+                left = (now - started) * (1 - share) / share
+                message += f" (about {format_duration(max(left, 1.0))} left)"
+            self._set_busy(message)
+
+        return progress
 
     def _search(self, *cause: str) -> None:
         self.error = ""

@@ -7,7 +7,7 @@ soundslike_nb never pulls in torch or pyannote.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,14 +27,16 @@ class Embedder(Protocol):
     """What every backend provides.
 
     ``embed`` takes mono float32 waveforms at ``sample_rate`` and returns one
-    ``dimension``-long float32 row per waveform.
+    ``dimension``-long float32 row per waveform; its optional keyword ``progress`` is called
+    with the share of the work done (0 to 1) as it goes, for long sounds.
     """
 
     id: str
     sample_rate: int
     dimension: int
 
-    def embed(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
+    def embed(self, waveforms: Sequence[np.ndarray], *,
+              progress: Callable[[float], None] | None = None) -> np.ndarray: ...
 
     @property
     def provenance(self) -> dict[str, Any]: ...

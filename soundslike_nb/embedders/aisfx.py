@@ -20,7 +20,7 @@ checkpoint's module names. The front end is the one the model was trained with (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -232,17 +232,19 @@ class AisfxEmbedder:
         samples = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
         return split_blocks(log_mel(samples.to(self.device), self.filters))
 
-    def embed(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+    def embed(self, waveforms: Sequence[np.ndarray], *,
+              progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Embed mono float32 waveforms at 44.1 kHz → (n, 512) float32.
 
         Blocks of all waveforms share network batches, so many short sounds cost few calls.
+        ``progress`` hears the share of the network's work done (0 to 1) after each batch.
         """
         if len(waveforms) == 0:
             return np.zeros((0, self.dimension), np.float32)
         with torch.inference_mode():
             per_sound = [self.blocks(waveform) for waveform in waveforms]
             counts = torch.tensor([len(blocks) for blocks in per_sound], device=self.device)
-            block_embeddings = self._run(torch.cat(per_sound))
+            block_embeddings = self._run(torch.cat(per_sound), progress=progress)
             owners = torch.repeat_interleave(torch.arange(len(per_sound), device=self.device),
                                              counts)
             sums = torch.zeros(len(per_sound), self.dimension, device=self.device)
@@ -250,11 +252,15 @@ class AisfxEmbedder:
             means = sums / counts.unsqueeze(1)
         return means.cpu().numpy().astype(np.float32)
 
-    def _run(self, blocks: torch.Tensor) -> torch.Tensor:
+    def _run(self, blocks: torch.Tensor, *,
+             progress: Callable[[float], None] | None = None) -> torch.Tensor:
         outputs = []
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
                                   enabled=self.precision == "bf16")
         with autocast:
             for start in range(0, len(blocks), self.max_batch_blocks):
-                outputs.append(self.network(blocks[start:start + self.max_batch_blocks]).float())
+                end = start + self.max_batch_blocks
+                outputs.append(self.network(blocks[start:end]).float())
+                if progress is not None:
+                    progress(min(end, len(blocks)) / len(blocks))
         return torch.cat(outputs)

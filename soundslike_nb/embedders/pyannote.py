@@ -44,7 +44,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +224,10 @@ class PyannoteEmbedder:
             provenance["revision"] = self._revision
         return provenance
 
-    def embed(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        """Embed mono waveforms at ``sample_rate``: one float32 row of ``dimension`` per sound.
+    def embed(self, waveforms: Sequence[np.ndarray], *,
+              progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Embed mono waveforms at ``sample_rate``: one float32 row of ``dimension`` per sound;
+        ``progress`` hears the share of the windows done (0 to 1) after each model batch.
 
         Example:
             >>> embedder.embed([np.zeros(800, np.float32), np.ones(16000)]).shape  # doctest: +SKIP
@@ -242,7 +244,7 @@ class PyannoteEmbedder:
             count += 1
         if not count:
             return np.zeros((0, self.dimension), np.float32)
-        outputs = self._run(segments)
+        outputs = self._run(segments, progress=progress)
         if not np.isfinite(outputs).all():
             bad = sorted({owners[i] for i in np.flatnonzero(~np.isfinite(outputs).all(axis=1))})
             raise EmbedderError(f"{self.id}: non-finite embedding for waveform(s) {bad}")
@@ -269,12 +271,14 @@ class PyannoteEmbedder:
             starts.append(length - self.window_samples)
         return [waveform[start : start + self.window_samples] for start in starts]
 
-    def _run(self, segments: Sequence[np.ndarray]) -> np.ndarray:
+    def _run(self, segments: Sequence[np.ndarray], *,
+             progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Model outputs for ``segments``, batching those of equal length (exact, no padding)."""
         by_length: dict[int, list[int]] = {}
         for position, segment in enumerate(segments):
             by_length.setdefault(len(segment), []).append(position)
         outputs: list[np.ndarray | None] = [None] * len(segments)
+        done = 0
         if any(len(positions) > 1 for positions in by_length.values()):
             from pyannote.audio.utils.reproducibility import fix_reproducibility
 
@@ -286,6 +290,9 @@ class PyannoteEmbedder:
                     batch = positions[first : first + size]
                     for position, row in zip(batch, self._forward([segments[p] for p in batch])):
                         outputs[position] = row
+                    done += len(batch)
+                    if progress is not None:
+                        progress(done / len(segments))
         return np.stack(outputs).astype(np.float32, copy=False)
 
     def _forward(self, batch: list[np.ndarray]) -> np.ndarray:
