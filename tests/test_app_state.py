@@ -596,6 +596,45 @@ def test_the_analysis_of_an_upload_says_how_far_it_is(atlas, tmp_path, monkeypat
     assert said == ["analysing again.wav…", ""]
 
 
+def test_an_upload_on_its_way_says_how_much_arrived_and_is_then_analysed(
+        library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, upload_folder=str(tmp_path / "up"), relative_duration=None)
+    said: list[tuple[str, bool]] = []
+    app.state.observe(lambda changed: said.append((app.state.busy, app.upload.disabled))
+                      if "busy" in changed else None)
+    content = _wav_bytes(0.5)
+    third = -(-len(content) // 3)
+    about = {"id": "u1", "name": "take 2.wav", "size": len(content)}
+
+    def send(event: str, start: int = 0, **extra) -> None:
+        parts = [content[start:start + third]] if event == "chunk" else []
+        app.upload._handle_message(app.upload, {"event": event, "start": start, **about,
+                                                **extra}, parts)
+
+    for start in range(0, len(content), third):
+        send("chunk", start)
+    assert [text for text, _ in said] == [f"receiving take 2.wav… {share} %"
+                                          for share in (33, 66, 100)]
+    assert all(disabled for _, disabled in said)  # no second upload races the first
+    send("done")  # delivered although receiving disabled the button
+    assert app.state.query is not None and app.state.query.name == "take 2.wav"
+    assert not app.state.busy and not app.upload.disabled and len(app.state.results) == 10
+
+    said.clear()
+    about["id"] = "u2"
+    send("chunk", 0)
+    send("failed", reason="NotReadableError: the file changed")
+    assert said[-1] == ("", False) and "could not send it" in app.error.value
+    assert "NotReadableError" in app.error.value and app.state.query.name == "take 2.wav"
+
+    app.upload.max_bytes = third - 1  # the kernel's own check refuses the first part
+    about["id"] = "u3"
+    send("chunk", 0)
+    assert not app.state.busy and "over the upload limit" in app.error.value
+
+
 def test_a_silent_upload_gets_a_notice(library, atlas, tmp_path):
     from soundslike_nb.app.widgets import App
 

@@ -252,6 +252,12 @@ def _drive(page, url: str, token: str, library: Path, query: Path,
     with page.expect_file_chooser() as chooser:
         page.locator(".soundslike-upload").first.click()
     chooser.value.set_files(str(query))
+    # While it is analysed, the status line says how far it is (and the upload is disabled).
+    busy = page.locator(".soundslike-app .soundslike-busy", has_text=re.compile(r"\d+ %"))
+    busy.wait_for(timeout=60_000)
+    print(f"[browser] while analysing: {busy.first.inner_text()!r}", flush=True)
+    assert page.locator(".soundslike-app .soundslike-upload").first.is_disabled()
+    _shot(page, "2a-analysing-15min")
     page.wait_for_function(
         f"name => {ROWS_JS} > 0 && document.querySelector('.soundslike-app').innerText"
         ".includes(name) && !document.querySelector('.soundslike-app .soundslike-busy')",

@@ -30,7 +30,7 @@ from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
 from .formatting import DurationRange, format_duration
-from .uploads import UploadFolder, check_upload
+from .uploads import UploadFolder, check_upload, safe_filename
 
 __all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "QUERY", "AppState", "Query"]
 
@@ -238,6 +238,8 @@ class AppState:
         try:
             safe_name = check_upload(name, content, max_bytes=self.uploads.max_bytes)
         except SoundslikeError as exc:
+            if self.busy:  # "receiving …" ends here
+                self._set_busy("")
             self.set_error(str(exc))
             return False
         self._set_busy(f"analysing {safe_name}…")
@@ -269,6 +271,16 @@ class AppState:
         self._set_query(Query(name=str(row["name"]), features=self.library.row_features(position),
                               source="library", path=str(row["path"]), position=position,
                               point=point, duration=_positive(row["duration"])))
+
+    def set_receiving(self, name: str | None, share: float = 0.0) -> None:
+        """Say that an upload is on its way to the kernel (``share`` of it arrived), which
+        disables the controls as an analysis does; ``None`` says it stopped (refused or
+        failed). The analysis that follows takes over :attr:`busy`."""
+        if name is None:
+            self._set_busy("")
+            return
+        share = min(max(float(share), 0.0), 1.0)
+        self._set_busy(f"receiving {safe_filename(name)}… {math.floor(share * 100):d} %")
 
     def set_error(self, message: str) -> None:
         """Show a message for something that went wrong (``""`` clears it)."""

@@ -63,6 +63,8 @@ class SoundUpload(anywidget.AnyWidget):
                        [data.slice(start, start + chunk)]);
           }
           model.send({ event: "done", ...about });
+        } catch (error) {
+          model.send({ event: "failed", ...about, reason: String(error) });
         } finally {
           enable();
           button.textContent = model.get("description");
@@ -84,6 +86,8 @@ class SoundUpload(anywidget.AnyWidget):
         self._parts: dict[str, list[bytes]] = {}
         self._upload_callbacks: list[Callable[[str, bytes], None]] = []
         self._reject_callbacks: list[Callable[[str, int], None]] = []
+        self._progress_callbacks: list[Callable[[str, int, int], None]] = []
+        self._failure_callbacks: list[Callable[[str, str], None]] = []
         self.on_msg(self._handle_message)
 
     def on_upload(self, callback: Callable[[str, bytes], None]) -> None:
@@ -94,10 +98,21 @@ class SoundUpload(anywidget.AnyWidget):
         """Call ``callback(name, size)`` for a file refused for its size."""
         self._reject_callbacks.append(callback)
 
+    def on_progress(self, callback: Callable[[str, int, int], None]) -> None:
+        """Call ``callback(name, received_bytes, size_bytes)`` as a file's parts arrive (a
+        large file takes seconds to reach the kernel)."""
+        self._progress_callbacks.append(callback)
+
+    def on_failure(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(name, reason)`` when the browser could not send a file."""
+        self._failure_callbacks.append(callback)
+
     def receive(self, name: str, content: bytes) -> None:
         """Hand a file to the upload callbacks as if it had been uploaded (tests, scripts)."""
-        if self.disabled:
-            return
+        if not self.disabled:
+            self._deliver(name, content)
+
+    def _deliver(self, name: str, content: bytes) -> None:
         if len(content) > self.max_bytes:
             for reject in self._reject_callbacks:
                 reject(name, len(content))
@@ -113,12 +128,23 @@ class SoundUpload(anywidget.AnyWidget):
                 reject(name, size)
         elif event == "chunk":
             if upload_id not in self._parts:
+                if self.disabled and not content.get("start"):
+                    return  # disabled when it began: taken by no one (its parts neither)
                 self._parts = {upload_id: []}  # a new upload drops any unfinished one
             parts = self._parts[upload_id]
             parts.append(bytes(buffers[0]) if buffers else b"")
-            if sum(map(len, parts)) > self.max_bytes:  # never trust the browser's own check
+            received = sum(map(len, parts))
+            if received > self.max_bytes:  # never trust the browser's own check
                 del self._parts[upload_id]
                 for reject in self._reject_callbacks:
                     reject(name, size)
-        elif event == "done":
-            self.receive(name, b"".join(self._parts.pop(upload_id, [])))
+                return
+            for progress in self._progress_callbacks:
+                progress(name, received, max(size, received))
+        elif event == "failed":
+            self._parts.pop(upload_id, None)
+            for failure in self._failure_callbacks:
+                failure(name, str(content.get("reason", "unknown reason")))
+        elif event == "done" and upload_id in self._parts:
+            # Accepted at its first part: delivered even though receiving it disabled the button.
+            self._deliver(name, b"".join(self._parts.pop(upload_id)))

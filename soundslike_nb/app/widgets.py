@@ -112,6 +112,8 @@ class App:
         self.upload = SoundUpload()
         self.upload.on_upload(self._guarded(state.set_query_upload))
         self.upload.on_reject(self._rejected)
+        self.upload.on_progress(self._guarded(self._receiving))
+        self.upload.on_failure(self._upload_failed)
         self.find = widgets.Text(placeholder="find a library sound by name",
                                  layout=widgets.Layout(width="220px"))
         self.pick = widgets.Dropdown(options=self._matches(""), value=None,
@@ -249,7 +251,15 @@ class App:
     def _show_error(self, message: str) -> None:
         self.state.set_error(message)
 
+    def _receiving(self, name: str, received: int, size: int) -> None:
+        self.state.set_receiving(name, received / size if size else 1.0)
+
+    def _upload_failed(self, name: str, reason: str) -> None:
+        self.state.set_receiving(None)
+        self._show_error(f"{name!r}: the browser could not send it ({reason})")
+
     def _rejected(self, name: str, size: int) -> None:
+        self.state.set_receiving(None)
         limit = self.state.uploads.max_bytes
         self._show_error(f"{name!r}: {size / 2**20:.1f} MB is over the upload limit of "
                          f"{limit / 2**20:.1f} MB")
