@@ -24,7 +24,9 @@ from .audio import info as audio_info
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import DEFAULT_EMBEDDER, Embedder, check_same_model, get_embedder, is_shipped
 from .errors import AudioError, EmbedderError, ParameterError
+from .regions import Regions, embed_with_regions
 from .scan import FileEntry
+from .segmentation import RegionSettings, find_regions
 
 __all__ = ["AnalysisSettings", "Analyzer", "Batch", "Decoded", "Failure", "SoundFeatures",
            "load_model", "model_for_library", "refuse_unnamed", "waveform_thumbnail"]
@@ -41,6 +43,8 @@ class AnalysisSettings:
             a library recorded with another one is searched by its embedding alone.
         device: where the model and the descriptors run: ``"cpu"``, ``"cuda"``... or ``None``
             for a GPU when there is one. A per-machine choice: never taken from a file.
+        regions: how files longer than ``regions.min_file_s`` are cut into regions, each
+            analysed too (:class:`~soundslike_nb.segmentation.RegionSettings`); ``None``: none.
 
     Example:
         >>> AnalysisSettings(max_duration_s=30).record()["max_duration_s"]
@@ -50,6 +54,7 @@ class AnalysisSettings:
     max_duration_s: float | None = 600.0
     descriptor_version: str = DESCRIPTOR_VERSION
     device: str | None = None
+    regions: RegionSettings | None = None
 
     def __post_init__(self) -> None:
         limit = self.max_duration_s
@@ -59,11 +64,18 @@ class AnalysisSettings:
                 raise ParameterError(f"max_duration_s must be a number of seconds > 0 or None, "
                                      f"got {limit!r}")
             object.__setattr__(self, "max_duration_s", float(limit))
+        if self.regions is not None and not isinstance(self.regions, RegionSettings):
+            raise ParameterError(f"regions must be a RegionSettings or None, got "
+                                 f"{self.regions!r}")
 
     def record(self) -> dict[str, Any]:
-        """What a library file records (the device is a per-machine choice and is not)."""
-        return {"max_duration_s": self.max_duration_s,
-                "descriptor_version": self.descriptor_version}
+        """What a library file records (the device is a per-machine choice and is not); the
+        regions' settings only where there are regions (files written before them match)."""
+        record: dict[str, Any] = {"max_duration_s": self.max_duration_s,
+                                  "descriptor_version": self.descriptor_version}
+        if self.regions is not None:
+            record["regions"] = self.regions.record()
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any] | None, *,
@@ -76,8 +88,10 @@ class AnalysisSettings:
             600.0
         """
         record = dict(record or {})
+        regions = record.get("regions")
         return cls(max_duration_s=record.get("max_duration_s", 600.0),
-                   descriptor_version=str(record.get("descriptor_version", "1")), device=device)
+                   descriptor_version=str(record.get("descriptor_version", "1")), device=device,
+                   regions=None if not regions else RegionSettings.from_record(regions))
 
 
 #: Peaks below this (-60 dBFS) are silence: such a query matches nothing in particular.
@@ -128,13 +142,15 @@ class Decoded:
 @dataclass
 class Batch:
     """One step of :meth:`Analyzer.analyse_files`: analysed files with their embeddings and
-    descriptors and waveform thumbnails (one row per item of ``decoded``), and failures
-    (path → :class:`Failure`)."""
+    descriptors and waveform thumbnails (one row per item of ``decoded``), the regions of its
+    long files when the settings ask for them, and failures (path → :class:`Failure`)."""
 
     decoded: list[Decoded] = field(default_factory=list)
     embeddings: np.ndarray | None = None
     descriptors: np.ndarray | None = None
     thumbnails: np.ndarray | None = None
+    #: The regions of the long files of ``decoded`` (owners index ``decoded``).
+    regions: Regions | None = None
     failures: dict[str, Failure] = field(default_factory=dict)
     audio_seconds: float = 0.0
 
@@ -293,17 +309,18 @@ class Analyzer:
         return Decoded(entry=entry, info=info, waveform=waveform)
 
     def _analyse_batch(self, batch: Batch) -> None:
-        """Fill ``batch.embeddings`` and ``batch.descriptors``; a sound the model or the
-        descriptors fail on becomes a retried failure, the others are kept."""
+        """Fill ``batch.embeddings``, ``batch.descriptors`` and ``batch.regions``; a sound the
+        model or the descriptors fail on becomes a retried failure, the others are kept."""
         try:
-            embeddings = self._embed([item.waveform for item in batch.decoded])
-            descriptors = (self._describe([item.waveform for item in batch.decoded])
-                           if self.describes else None)
+            embeddings, descriptors, regions = self._analyse_waveforms(
+                [item.waveform for item in batch.decoded])
         except EmbedderError:
             raise
         except Exception:  # one bad sound (or a passing fault) must not cost the batch
             return self._analyse_one_by_one(batch)
         bad = ~np.isfinite(embeddings).all(axis=1)
+        if len(regions):
+            bad[np.unique(regions.owners[~np.isfinite(regions.embeddings).all(axis=1)])] = True
         for position in np.flatnonzero(bad):
             batch.failures[batch.decoded[position].entry.path] = Failure(
                 "the model produced NaN or infinite values", retry=True)
@@ -311,26 +328,84 @@ class Analyzer:
         batch.decoded = [item for item, kept in zip(batch.decoded, keep) if kept]
         batch.embeddings = embeddings[keep]
         batch.descriptors = None if descriptors is None else descriptors[keep]
+        batch.regions = regions.kept(keep)
         batch.thumbnails = _thumbnails(batch.decoded)
 
     def _analyse_one_by_one(self, batch: Batch) -> None:
-        kept, embeddings, descriptors = [], [], []
+        kept, embeddings, descriptors, regions = [], [], [], []
         for item in batch.decoded:
             try:
-                features = self.analyse(item.waveform, name=item.entry.path)
+                embedding, described, own = self._analyse_waveforms([item.waveform])
+                if not (np.isfinite(embedding).all() and np.isfinite(own.embeddings).all()):
+                    raise EmbedderError(f"{item.entry.path!r}: the model produced NaN or "
+                                        "infinite values")
             except (EmbedderError, AudioError) as exc:
                 reason = str(exc).removeprefix(f"{item.entry.path!r}: ")
                 batch.failures[item.entry.path] = Failure(reason, retry=True)
                 continue
+            except Exception as exc:  # the model's own errors, said with the sound's name
+                batch.failures[item.entry.path] = Failure(
+                    f"analysis failed ({type(exc).__name__}: {exc})", retry=True)
+                continue
+            own.owners[:] = len(kept)
             kept.append(item)
-            embeddings.append(features.embedding)
-            descriptors.append(features.descriptors)
+            embeddings.append(embedding[0])
+            descriptors.append(None if described is None else described[0])
+            regions.append(own)
         batch.decoded = kept
         batch.embeddings = (np.stack(embeddings) if embeddings else
                             np.zeros((0, self.embedder.dimension), np.float32))
         batch.descriptors = (None if not self.describes else np.stack(descriptors)
                              if descriptors else np.zeros((0, len(FEATURE_NAMES)), np.float32))
+        batch.regions = Regions.concat(regions, dimension=self.embedder.dimension,
+                                       describes=self.describes,
+                                       descriptor_count=len(FEATURE_NAMES))
         batch.thumbnails = _thumbnails(kept)
+
+    def _analyse_waveforms(self, waveforms: list[np.ndarray]
+                           ) -> tuple[np.ndarray, np.ndarray | None, Regions]:
+        """Embeddings, descriptors (``None`` when not computed) and the regions of the long
+        ones: a file with regions goes through the model alone (its regions come from the same
+        pass, :func:`~soundslike_nb.regions.embed_with_regions`), the others together."""
+        spans = self._regions_of(waveforms)
+        plain = [index for index in range(len(waveforms)) if index not in spans]
+        embeddings = np.zeros((len(waveforms), self.embedder.dimension), np.float32)
+        if plain:
+            embeddings[plain] = self._embed([waveforms[index] for index in plain])
+        owners, region_spans, region_embeddings = [], [], []
+        for index, file_spans in spans.items():
+            embeddings[index], parts = embed_with_regions(self.embedder, waveforms[index],
+                                                          file_spans)
+            owners.append(np.full(len(file_spans), index, np.int64))
+            region_spans.append(file_spans)
+            region_embeddings.append(parts)
+        descriptors = self._describe(waveforms) if self.describes else None
+        if not spans:
+            return embeddings, descriptors, Regions.empty(
+                dimension=self.embedder.dimension, describes=self.describes,
+                descriptor_count=len(FEATURE_NAMES))
+        owner_array, span_array = np.concatenate(owners), np.concatenate(region_spans)
+        rate = self.embedder.sample_rate
+        region_descriptors = None
+        if self.describes:
+            region_descriptors = self._describe([
+                waveforms[owner][int(start * rate):max(int(end * rate), int(start * rate) + 1)]
+                for owner, (start, end) in zip(owner_array.tolist(), span_array.tolist())])
+        return embeddings, descriptors, Regions(owner_array, span_array,
+                                                np.concatenate(region_embeddings),
+                                                region_descriptors)
+
+    def _regions_of(self, waveforms: list[np.ndarray]) -> dict[int, np.ndarray]:
+        """Where the long waveforms' regions are (waveform index → (n, 2) seconds); none
+        unless the settings ask for regions."""
+        settings = self.settings.regions
+        if settings is None:
+            return {}
+        rate = self.embedder.sample_rate
+        found = {index: find_regions(waveform, rate, settings=settings)
+                 for index, waveform in enumerate(waveforms)
+                 if len(waveform) > settings.min_file_s * rate}
+        return {index: spans for index, spans in found.items() if len(spans)}
 
     def _embed(self, waveforms: list[np.ndarray], *,
                progress: Callable[[float], None] | None = None) -> np.ndarray:

@@ -79,6 +79,17 @@ class RegionSettings:
         return {**{name: float(value) for name, value in asdict(self).items()},
                 "version": REGIONS_VERSION}
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RegionSettings:
+        """The settings a library file recorded (:meth:`record`).
+
+        Example:
+            >>> RegionSettings.from_record(RegionSettings(max_region_s=3).record()).max_region_s
+            3.0
+        """
+        names = set(cls.__dataclass_fields__)
+        return cls(**{name: float(value) for name, value in record.items() if name in names})
+
 
 def find_regions(waveform: np.ndarray, sample_rate: int, *,
                  settings: RegionSettings | None = None) -> np.ndarray:

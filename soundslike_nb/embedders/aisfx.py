@@ -159,6 +159,33 @@ def split_blocks(spectrogram: torch.Tensor) -> torch.Tensor:
     return blocks.transpose(1, 2)
 
 
+def block_weights(count: int, regions_s: np.ndarray) -> np.ndarray:
+    """``(regions, count)`` float32 weights, each row summing to 1, of the blocks that hold a
+    region: block ``b`` hears frames ``50 b .. 50 b + 99``, centred 1024 samples apart from the
+    sound's start; a block counts when it holds at least half of the region (or the region
+    half of it), weighted by how much of the region it holds; a region no block holds that
+    much of takes the block that holds most of it.
+
+    Example:
+        >>> block_weights(3, np.array([[0.5, 1.0], [2.4, 2.9]])).round(2).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]
+    """
+    frame_s = HOP / SAMPLE_RATE
+    starts = np.arange(count) * BLOCK_HOP * frame_s
+    ends = starts + (BLOCK_FRAMES - 1) * frame_s
+    spans = np.asarray(regions_s, dtype=np.float64).reshape(-1, 2)
+    overlap = np.clip(np.minimum(spans[:, 1:2], ends) - np.maximum(spans[:, 0:1], starts),
+                      0.0, None)
+    shortest = np.minimum(spans[:, 1:2] - spans[:, 0:1], ends - starts)
+    weights = np.where(overlap >= 0.5 * np.maximum(shortest, 1e-9), overlap, 0.0)
+    empty = weights.sum(axis=1) == 0
+    if empty.any() and count:
+        best = overlap[empty].argmax(axis=1)
+        weights[np.flatnonzero(empty), best] = 1.0
+    totals = weights.sum(axis=1, keepdims=True)
+    return (weights / np.where(totals > 0, totals, 1.0)).astype(np.float32)
+
+
 class AisfxEmbedder:
     """The shipped sound-effects CNN as an :class:`~soundslike_nb.embedders.Embedder`.
 
@@ -251,6 +278,32 @@ class AisfxEmbedder:
             sums.index_add_(0, owners, block_embeddings)
             means = sums / counts.unsqueeze(1)
         return means.cpu().numpy().astype(np.float32)
+
+    def embed_regions(self, waveform: np.ndarray, regions_s: np.ndarray, *,
+                      progress: Callable[[float], None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """One sound's embedding (as :meth:`embed` gives it) and its regions', from one pass of
+        the network: a region's is the mean of the blocks that hold most of it
+        (:func:`block_weights`). The network pools each block with a max over time, so a block
+        hears the loudest sound inside it; regions cost no network time of their own.
+
+        Args:
+            waveform: mono float32 at 44.1 kHz.
+            regions_s: ``(n, 2)`` start and end of each region in seconds.
+
+        Returns:
+            ``(512,)`` float32 for the sound, ``(n, 512)`` float32 for its regions.
+        """
+        spans = np.asarray(regions_s, dtype=np.float64).reshape(-1, 2)
+        with torch.inference_mode():
+            blocks = self.blocks(waveform)
+            block_embeddings = self._run(blocks, progress=progress)
+            weights = torch.from_numpy(block_weights(len(blocks), spans)).to(
+                block_embeddings.device)
+            regions = weights @ block_embeddings
+            whole = block_embeddings.mean(dim=0)
+        return (whole.cpu().numpy().astype(np.float32),
+                regions.cpu().numpy().astype(np.float32))
 
     def _run(self, blocks: torch.Tensor, *,
              progress: Callable[[float], None] | None = None) -> torch.Tensor:
