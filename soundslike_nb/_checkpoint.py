@@ -80,7 +80,8 @@ class Checkpoint:
                              for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
                             dtype=bool)
             parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors,
-                                      thumbnails=table.thumbnails).subset(keep))
+                                      thumbnails=table.thumbnails,
+                                      digests=table.digests).subset(keep))
             failures.update(lasting_failures(table.provenance.get("failures", {}), found))
         self.count = len(parts)
         merged = concat_tables(parts, empty=empty_table(self.dimension))
@@ -103,7 +104,7 @@ class Checkpoint:
         merged = concat_tables(self.parts, empty=empty_table(self.dimension))
         table = LibraryTable(
             rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
-            thumbnails=merged.thumbnails,
+            thumbnails=merged.thumbnails, digests=merged.digests,
             provenance={"embedder": self.model_info, "descriptors": DESCRIPTOR_PROVENANCE,
                         "failures": self.failures},
         )

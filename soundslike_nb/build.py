@@ -8,7 +8,6 @@ intact until the new one replaces it in one rename.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -20,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ._checkpoint import DESCRIPTOR_PROVENANCE, Checkpoint, empty_table, lasting_failures
+from ._locks import build_lock, write_lock
+from ._moves import digests_of, find_moves
 from ._version import __version__
 from .analysis import (
     AnalysisSettings,
@@ -40,6 +41,7 @@ from .libfile import (
     current_descriptors,
     empty_rows,
     read_table,
+    read_tags,
     write_table,
 )
 from .library import Library
@@ -50,12 +52,15 @@ __all__ = ["BuildReport", "build_library"]
 
 @dataclass
 class BuildReport:
-    """What a build did: counts, failures (path → reason), audio seconds embedded, wall time."""
+    """What a build did: counts, failures (path → reason), audio seconds embedded, wall time.
+    ``moved`` counts files found at a new path with the same content: their rows (vectors and
+    tags) were kept, not analysed again."""
 
     embedded: int = 0
     unchanged: int = 0
     removed: int = 0
     resumed: int = 0
+    moved: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
     seconds: float = 0.0
@@ -70,7 +75,8 @@ class BuildReport:
         speed = (f" ({self.audio_seconds:.0f} s of audio, "
                  f"{_times(self.realtime_factor)} real time)" if self.embedded else "")
         return (f"{self.embedded} embedded{speed}, {self.unchanged} unchanged, "
-                f"{self.resumed} resumed, {self.removed} removed, {len(self.failures)} failed "
+                f"{self.resumed} resumed, {self.moved} moved, {self.removed} removed, "
+                f"{len(self.failures)} failed "
                 f"in {self.seconds:.1f} s")
 
 
@@ -119,37 +125,10 @@ def build_library(
     if not roots:
         raise LibraryError("no folder given to index")
     target = None if out is None else os.path.abspath(os.fspath(out))
-    with _writer_lock(target, progress=progress):
+    with build_lock(target, progress=progress):
         return _build(roots, target, embedder=embedder, token=token, device=device,
                       progress=progress, settings=settings, client=client,
                       checkpoint_every_s=checkpoint_every_s, chunk_files=chunk_files)
-
-
-@contextlib.contextmanager
-def _writer_lock(target: str | None, *, progress: bool):
-    """Hold ``.LIB.parquet.lock`` beside the library while building it (one writer at a time)."""
-    if target is None:
-        yield
-        return
-    from filelock import FileLock, Timeout
-
-    folder, name = os.path.split(target)
-    if not os.path.isdir(folder):
-        raise LibraryError(f"{target!r}: folder {folder!r} does not exist")
-    lock = FileLock(os.path.join(folder, f".{name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if progress:
-            print(f"{name}: another build is writing it; waiting for it to finish", flush=True)
-        lock.acquire()
-    except OSError as exc:
-        raise LibraryError(f"{target!r}: cannot lock the library for writing "
-                           f"({exc.strerror or exc})") from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _build(roots, target, *, embedder, token, device, progress, settings, client,
@@ -166,17 +145,23 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                          device="cpu" if client is not None else device)
     model_info = model.provenance if model is not None else previous.provenance["embedder"]
 
-    kept, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
+    kept, gone, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
+    digested = _digest_tagged(kept)
     files = scan.files + outside
     checkpoint = Checkpoint(target, model_info, every_s=checkpoint_every_s)
     resumed, resumed_failures = checkpoint.load(files)
     report.resumed = len(resumed.rows)
     failures = {**old_failures, **resumed_failures,
                 **_with_stat({path: Failure(reason) for path, reason in scan.failures.items()})}
-    done = set(kept.rows["path"]) | set(resumed.rows["path"]) | set(failures)
+    known = set(previous.rows["path"]) if previous is not None else set()
+    seen = known | set(resumed.rows["path"]) | set(failures)
+    moved, moved_from = find_moves(gone, [entry for entry in files if entry.path not in seen])
+    report.moved = len(moved.rows)
+    report.removed -= report.moved
+    done = set(kept.rows["path"]) | set(resumed.rows["path"]) | set(failures) | set(moved_from)
     todo = [entry for entry in files if entry.path not in done]
 
-    parts = [kept, resumed]
+    parts = [kept, moved, resumed]
     if todo:
         if client is None:
             if model is None:  # the library's own model: loads unasked only if shipped
@@ -197,8 +182,10 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
         files_done = 0
         try:
             for batch in batches:
-                part = LibraryTable(_rows_of(batch), batch.embeddings,
-                                    descriptors=batch.descriptors, thumbnails=batch.thumbnails)
+                rows = _rows_of(batch)
+                part = LibraryTable(rows, batch.embeddings, descriptors=batch.descriptors,
+                                    thumbnails=batch.thumbnails,
+                                    digests=digests_of(rows["path"].tolist()))
                 parts.append(part)
                 batch_failures = _with_stat(batch.failures, entries)
                 failures.update(batch_failures)
@@ -223,11 +210,19 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
                          embeddings=merged.embeddings[order], provenance=provenance,
                          descriptors=merged.descriptors[order],
-                         thumbnails=None if merged.thumbnails is None else merged.thumbnails[order])
-    if previous is not None and _same_library(previous, table, report):
+                         thumbnails=None if merged.thumbnails is None else merged.thumbnails[order],
+                         tags=merged.tags[order], digests=merged.digests[order])
+    if target is None:
+        pass
+    elif previous is not None and not digested and _same_library(previous, table, report):
+        previous.tags = _current_tags(target, previous, {})  # tags written while we built
         table = previous  # nothing changed: the file is left as it is (its mtime too)
-    elif target is not None:
-        write_table(table, target)
+    else:
+        # Tags edited while this build ran are on disk: merged in under the write lock, so
+        # neither the build's rows nor those labels are lost.
+        with write_lock(target):
+            table.tags = _current_tags(target, table, moved_from)
+            write_table(table, target)
     if target is not None:
         checkpoint.discard()
     report.seconds = time.perf_counter() - started
@@ -281,13 +276,15 @@ def _source_of(model_info: dict) -> str:
 
 
 def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],
-                report: BuildReport) -> tuple[LibraryTable, dict[str, dict], list[FileEntry]]:
+                report: BuildReport
+                ) -> tuple[LibraryTable, LibraryTable, dict[str, dict], list[FileEntry]]:
     """Rows and failures of the previous library that stay: unchanged files, and files outside
-    the folders scanned now that still exist. A library without current descriptors (written by
-    an older version) keeps no rows: its sounds are analysed again, once, those outside the
-    folders scanned now included (the list returned)."""
+    the folders scanned now that still exist; and the rows whose file is gone (perhaps moved).
+    A library without current descriptors (written by an older version) keeps no rows: its
+    sounds are analysed again, once, those outside the folders scanned now included (the list
+    returned)."""
     if previous is None:
-        return empty_table(0), {}, []
+        return empty_table(0), empty_table(0), {}, []
     found = {entry.path: entry for entry in files}
     rows = previous.rows
     descriptors = current_descriptors(previous)
@@ -302,19 +299,48 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
 
     keep = np.array([stays(p, s, m) for p, s, m in
                      zip(rows["path"], rows["size"], rows["mtime"])], dtype=bool)
-    report.removed = int(sum(1 for path in rows["path"][~keep] if path not in found))
+    vanished = ~keep & ~rows["path"].isin(found).to_numpy()
+    report.removed = int(vanished.sum())
     outside: list[FileEntry] = []
     if descriptors is None:
         outside = [FileEntry(path, int(size), float(mtime)) for path, size, mtime, stay in
                    zip(rows["path"], rows["size"], rows["mtime"], keep)
                    if stay and path not in found]
         keep[:] = False
+        vanished[:] = False  # stale vectors: a moved file is analysed again too
         descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
     report.unchanged = int(keep.sum())
     failures = lasting_failures(previous.provenance.get("failures", {}), found)
     current = LibraryTable(rows, previous.embeddings, descriptors=descriptors,
-                           thumbnails=previous.thumbnails)
-    return current.subset(keep), failures, outside
+                           thumbnails=previous.thumbnails, tags=previous.tags,
+                           digests=previous.digests)
+    return current.subset(keep), current.subset(vanished), failures, outside
+
+
+def _digest_tagged(kept: LibraryTable) -> int:
+    """Give a digest to kept rows that carry tags but have none (written before digests), so
+    that their tags follow them when they move; untagged rows get one when next analysed (not
+    hashing a whole library on its first rescan). How many were hashed."""
+    lacking = np.flatnonzero((kept.digests == b"")
+                             & np.frompyfunc(len, 1, 1)(kept.tags).astype(bool))
+    if len(lacking):
+        kept.digests[lacking] = digests_of(kept.rows["path"].to_numpy()[lacking].tolist())
+    return len(lacking)
+
+
+def _current_tags(target: str, table: LibraryTable, moved_from: dict[str, str]) -> np.ndarray:
+    """``table``'s tags, with those the file on disk has now for the same path (or, for a moved
+    row, for its old path) in their place: the file's are the latest."""
+    tags = table.tags.copy()
+    if not os.path.exists(target):
+        return tags
+    paths, on_disk, _ = read_tags(target)
+    latest = dict(zip(paths, on_disk))
+    for position, path in enumerate(table.rows["path"]):
+        found = latest.get(moved_from.get(path, path))
+        if found is not None:
+            tags[position] = found
+    return tags
 
 
 def _under(path: str, roots: list[str]) -> bool:

@@ -10,7 +10,7 @@ what both derive from the file lives in its :class:`~soundslike_nb.sidecar.Sidec
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +31,9 @@ __all__ = ["RESULT_COLUMNS", "Library", "load_library"]
 #: Columns of a search result: ``similarity`` is the weighted score, then one cosine per aspect.
 RESULT_COLUMNS = ["rank", "name", "path", "duration", "similarity", *ASPECT_NAMES]
 DurationRange = tuple[float | None, float | None] | None
+#: Which sounds a tag call is about: a row position, a path, or a sequence of either, or a
+#: boolean mask over the rows.
+Sounds = int | str | os.PathLike | Sequence[int | str | os.PathLike] | np.ndarray
 
 
 class Library:
@@ -66,6 +69,7 @@ class Library:
         #: (n, 64) uint8 waveform outlines (``analysis.waveform_thumbnail``), all zeros for a
         #: sound that has none; ``None`` for a library written before they existed.
         self.thumbnails = table.thumbnails
+        self._tags = table.tags
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self.store = SidecarStore(self.path)
         #: How this library's sounds were analysed; every query is analysed the same way.
@@ -125,10 +129,12 @@ class Library:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """The embedding dataframe: the row columns plus ``embedding`` and, when the library
-        has them, ``descriptors`` and ``thumbnail`` (one vector each per row)."""
+        """The embedding dataframe: the row columns, ``tags`` (a tuple of labels per row),
+        ``embedding`` and, when the library has them, ``descriptors`` and ``thumbnail`` (one
+        vector each per row)."""
         if self._frame is None:
             frame = self.rows.copy()
+            frame["tags"] = self._tags
             frame["embedding"] = list(self.embeddings)
             if self.descriptors is not None:
                 frame["descriptors"] = list(self.descriptors)
@@ -158,6 +164,137 @@ class Library:
         if self._positions is None:
             self._positions = {path: i for i, path in enumerate(self.rows["path"])}
         return self._positions.get(os.path.abspath(os.fspath(path)))
+
+    # -- tags ------------------------------------------------------------------------------
+
+    @property
+    def tags(self) -> pd.Series:
+        """Each sound's labels, a sorted tuple (``()`` for none), as in ``frame["tags"]``.
+
+        Example:
+            >>> lib.tags[lib.tags.map(len) > 0].head()  # doctest: +SKIP
+        """
+        return pd.Series(self._tags, index=self.rows.index, name="tags", dtype=object)
+
+    def tag(self, sounds: Sounds, label: str) -> int:
+        """Give ``label`` to ``sounds`` (row positions, paths, or a boolean mask) and store it
+        in the library file (under its write lock; the vectors, and so the space, index and map
+        beside the file, are untouched). A sound keeps its other labels.
+
+        Returns:
+            How many sounds got the label (those that had it already do not count).
+
+        Example:
+            >>> lib.tag(["/sfx/door slam.wav", 12], "impact")  # doctest: +SKIP
+            2
+        """
+        from .tags import TagChange
+
+        return self._change(TagChange(self._paths_of(sounds), label, add=True))
+
+    def untag(self, sounds: Sounds, label: str | None = None) -> int:
+        """Take ``label`` (every label when ``None``) off ``sounds``, in the file too; how many
+        sounds changed.
+
+        Example:
+            >>> lib.untag(lib.carrying("impact"), "impact")  # doctest: +SKIP
+            2
+        """
+        from .tags import TagChange
+
+        return self._change(TagChange(self._paths_of(sounds), label, add=False))
+
+    def label_counts(self) -> pd.Series:
+        """Every label in the library with how many sounds carry it, most used first.
+
+        Example:
+            >>> lib.label_counts()  # doctest: +SKIP
+            label
+            impact    12
+            whoosh     4
+            Name: sounds, dtype: int64
+        """
+        from .tags import label_counts
+
+        return label_counts(self._tags)
+
+    def carrying(self, labels: str | Iterable[str]) -> np.ndarray:
+        """A boolean mask of the sounds that carry ANY of ``labels`` (each checked).
+
+        Example:
+            >>> lib.frame[lib.carrying(["impact", "hit"])]  # doctest: +SKIP
+        """
+        from .tags import carrying, check_labels
+
+        return carrying(self._tags, check_labels(labels))
+
+    def suggest_labels(self, **options: Any) -> pd.DataFrame:
+        """Labels for untagged sounds from their tagged neighbours
+        (:func:`soundslike_nb.labels.suggest_labels`, whose options it takes): one row per
+        sound given a suggestion, indexed by row position: ``path``, ``label``, ``confidence``.
+
+        Example:
+            >>> lib.suggest_labels(min_confidence=0.5).head()  # doctest: +SKIP
+        """
+        from .labels import suggest_labels
+
+        return suggest_labels(self, **options)
+
+    def accept_suggestions(self, suggestions: pd.DataFrame, *,
+                           min_confidence: float | None = None) -> int:
+        """Tag every sound of ``suggestions`` (:meth:`suggest_labels`) whose confidence is at
+        least ``min_confidence`` (default ``labels.DEFAULT_MIN_CONFIDENCE``) with its label,
+        in one write; how many sounds got a label.
+
+        Example:
+            >>> lib.accept_suggestions(lib.suggest_labels(), min_confidence=0.6)  # doctest: +SKIP
+            40
+        """
+        from .labels import accepted_changes
+
+        return self._change(*accepted_changes(suggestions, min_confidence=min_confidence))
+
+    def _change(self, *changes: Any) -> int:
+        """Apply tag changes here and in the file, which is read fresh under its write lock (a
+        build's new rows are kept); how many sounds changed here."""
+        from .tags import apply_changes, write_changes
+
+        if not changes:
+            return 0
+        tags = self._tags.copy()
+        changed = apply_changes(self.rows["path"].to_numpy(dtype=object), tags, changes)
+        if self.path is not None and changed:
+            write_changes(self.path, changes)
+        self._tags = tags
+        if self._frame is not None:
+            self._frame["tags"] = tags
+        return changed
+
+    def _paths_of(self, sounds: Sounds) -> list[str]:
+        """The library paths of positions, paths or a boolean mask; an unknown one is a
+        ``ParameterError`` naming it."""
+        paths = self.rows["path"]
+        if isinstance(sounds, np.ndarray) and sounds.dtype == bool:
+            if sounds.shape != (len(self),):
+                raise ParameterError(f"a boolean mask of sounds must have {len(self)} values, "
+                                     f"got shape {sounds.shape}")
+            return paths[sounds].tolist()
+        if isinstance(sounds, (str, os.PathLike, int, np.integer)):
+            sounds = [sounds]
+        found = []
+        for item in (sounds.tolist() if isinstance(sounds, np.ndarray) else sounds):
+            if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+                if not 0 <= int(item) < len(self):
+                    raise ParameterError(f"row {item} is not in this library ({len(self)} rows)")
+                found.append(paths.iloc[int(item)])
+            elif isinstance(item, (str, os.PathLike)):
+                position = self.position_of(item)
+                if position is None:
+                    raise ParameterError(f"{os.fspath(item)!r} is not a sound of this library")
+                found.append(paths.iloc[position])
+            else:
+                raise ParameterError(f"a sound is a row position or a path, got {item!r}")
+        return found
 
     # -- analysis --------------------------------------------------------------------------
 
@@ -231,15 +368,19 @@ class Library:
         return self.searcher.index
 
     def hits(self, features: SoundFeatures, *, k: int = 10, duration: DurationRange = None,
-             weights: Mapping[str, float] | None = None, exclude: int | None = None) -> Hits:
+             weights: Mapping[str, float] | None = None, exclude: int | None = None,
+             tags: str | Iterable[str] | None = None) -> Hits:
         """The :class:`~soundslike_nb.search.Hits` of a query already analysed: row positions,
-        scores and per-aspect cosines, most similar first (``.to_frame()`` for the table)."""
+        scores and per-aspect cosines, most similar first (``.to_frame()`` for the table).
+        ``tags`` keeps only sounds carrying any of those labels (see :meth:`search`)."""
+        allowed = None if tags is None else self.carrying(tags)
         return self.searcher.search(features, k=k, duration=duration, weights=weights,
-                                    exclude=exclude)
+                                    exclude=exclude, allowed=allowed)
 
     def search(self, query: AudioSource | np.ndarray, *, k: int = 10,
                duration: DurationRange = None, weights: Mapping[str, float] | None = None,
-               name: str | None = None) -> pd.DataFrame:
+               name: str | None = None, tags: str | Iterable[str] | None = None
+               ) -> pd.DataFrame:
         """The ``k`` sounds most similar to ``query``, most similar first.
 
         Args:
@@ -250,6 +391,9 @@ class Library:
                 ``spectrum``, ``envelope``; an aspect left out keeps its default
                 (``space.DEFAULT_WEIGHTS``). Descriptor weights 0 rank by the CNN alone.
             name: what to call the query in error messages.
+            tags: only sounds carrying ANY of these labels (one label or a list; each checked
+                like :meth:`tag`'s). The filter is applied inside the index, exactly when few
+                sounds carry them, so no match is lost; a label nobody carries finds nothing.
 
         Returns:
             DataFrame with columns rank, name, path, duration, similarity (the weighted mean
@@ -262,28 +406,33 @@ class Library:
         """
         position = self.row_of(query)
         if position is not None:  # a sound of this library: "more like this", itself left out
-            return self.similar_to(position, k=k, duration=duration, weights=weights)
+            return self.similar_to(position, k=k, duration=duration, weights=weights,
+                                   tags=tags)
         features = self.features_of(query, name=name)
-        return self.search_features(features, k=k, duration=duration, weights=weights)
+        return self.search_features(features, k=k, duration=duration, weights=weights,
+                                    tags=tags)
 
     def search_features(self, features: SoundFeatures, *, k: int = 10,
                         duration: DurationRange = None,
                         weights: Mapping[str, float] | None = None,
-                        exclude: int | None = None) -> pd.DataFrame:
+                        exclude: int | None = None,
+                        tags: str | Iterable[str] | None = None) -> pd.DataFrame:
         """Like :meth:`search`, for a query already analysed (:meth:`features_of`,
         :meth:`row_features`). Changing ``weights`` re-ranks without analysing anything again."""
         return self.hits(features, k=k, duration=duration, weights=weights,
-                         exclude=exclude).to_frame()
+                         exclude=exclude, tags=tags).to_frame()
 
     def similar_to(self, row: int | str | os.PathLike, *, k: int = 10,
                    duration: DurationRange = None,
-                   weights: Mapping[str, float] | None = None) -> pd.DataFrame:
-        """"More like this": the sounds nearest a library row (position or path), minus itself."""
+                   weights: Mapping[str, float] | None = None,
+                   tags: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """"More like this": the sounds nearest a library row (position or path), minus itself
+        (``tags``: only sounds carrying any of these labels)."""
         position = row if isinstance(row, (int, np.integer)) else self.position_of(row)
         if position is None or not 0 <= int(position) < len(self):
             raise ParameterError(f"{row!r} is not a row of this library ({len(self)} rows)")
         return self.search_features(self.row_features(int(position)), k=k, duration=duration,
-                                    weights=weights, exclude=int(position))
+                                    weights=weights, exclude=int(position), tags=tags)
 
     # -- the map ---------------------------------------------------------------------------
 

@@ -63,8 +63,9 @@ def test_demo_library_has_every_sound(demo_library_file):
                    if p.suffix.lower() in {".wav", ".ogg", ".mp3"}]
     assert len(lib) == len(audio_files) >= 50
     assert list(lib.frame.columns) == ["name", "path", "duration", "sample_rate", "channels",
-                                       "frames", "size", "mtime", "embedding", "descriptors",
-                                       "thumbnail"]
+                                       "frames", "size", "mtime", "tags", "embedding",
+                                       "descriptors", "thumbnail"]
+    assert lib.frame["tags"].map(len).sum() == 0  # a new library: no labels yet
     assert lib.embeddings.shape == (len(lib), 512) and lib.embeddings.dtype == np.float32
     row = lib.frame[lib.frame["path"].str.endswith("coin1.wav")].iloc[0]
     assert row["name"] == "coin 1" and os.path.isabs(row["path"])

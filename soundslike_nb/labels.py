@@ -1,0 +1,253 @@
+"""Labels that spread: suggest labels for untagged sounds from the tagged sounds near them.
+
+For each untagged sound, its ``neighbours`` nearest TAGGED sounds in the library's search space
+(the index, queried in batches with the tagged rows as its allowed rows) vote for their labels,
+each with weight ``exp(sharpness * (cosine - 1))``. A suggestion's **confidence** is the winning
+label's share of the vote times how close the voters are: 1 when the nearest tagged sound is at
+least as near as the sound's own ``reach``-th nearest neighbour (any sound, tagged or not), less
+the further it lies beyond. So with a single label in the library (a lasso round one cluster),
+only the sounds near that cluster get a confident suggestion; a share alone would be 1 everywhere.
+
+Each sound's ``reach``-th neighbour comes from the library's neighbour graph, kept beside the
+library file and keyed by its content: adding labels never recomputes it.
+
+The method and its defaults were chosen with ``benchmarks/labels.py`` (tag 5 % of each category,
+predict the rest, against the majority class) on other collections than those it reports on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError
+from .tags import TagChange, check_labels
+
+__all__ = ["DEFAULT_MIN_CONFIDENCE", "SpreadSettings", "accepted_changes", "neighbour_graph",
+           "suggest_labels", "vote"]
+
+#: The confidence above which suggestions are accepted unless told otherwise (measured:
+#: benchmarks/labels.py).
+DEFAULT_MIN_CONFIDENCE = 0.5
+GRAPH_FORMAT = 1
+_QUERY_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class SpreadSettings:
+    """How labels spread (defaults measured by ``benchmarks/labels.py``).
+
+    Args:
+        neighbours: how many of the nearest tagged sounds vote.
+        sharpness: a voter's weight is ``exp(sharpness * (cosine - 1))``: 0 counts the
+            ``neighbours`` alike, higher favours the closest.
+        reach: the closeness scale: a sound whose nearest tagged sound is at least as near
+            as its own ``reach``-th nearest neighbour gets its full vote share as confidence;
+            further, the share is scaled by ``exp(sharpness * (cosine - reach cosine))``.
+
+    Example:
+        >>> SpreadSettings(neighbours=5).neighbours
+        5
+    """
+
+    neighbours: int = 10
+    sharpness: float = 10.0
+    reach: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("neighbours", "reach"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ParameterError(f"{name} must be an int >= 1, got {value!r}")
+        if not np.isfinite(self.sharpness) or self.sharpness < 0:
+            raise ParameterError(f"sharpness must be a number >= 0, got {self.sharpness!r}")
+
+
+def neighbour_graph(library: Any, *, neighbours: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Each sound's ``neighbours`` nearest other sounds in the library's search space:
+    ``(indices, cosines)``, both ``(n, neighbours)``, ``-1`` / ``-inf`` where there are fewer.
+
+    Found through the library's index in batches of queries, and kept beside the library file
+    (keyed by its content: tags do not change it, a rebuild that changes vectors does).
+
+    Example:
+        >>> indices, cosines = neighbour_graph(lib, neighbours=10)  # doctest: +SKIP
+    """
+    from .sidecar import sidecar_key
+
+    searcher = library.searcher
+    count = min(int(neighbours), max(len(library) - 1, 1))
+    options = {"neighbours": count, "index": library.index_settings.options(),
+               "space": None if searcher.space is None else searcher.space.options}
+    key = sidecar_key("neighbours", library.content_key, options, GRAPH_FORMAT)
+    stored = library.store.load("neighbours", key, _read_graph, mmap=False)
+    if stored is not None and stored[0].shape == (len(library), count):
+        return stored
+    indices = np.full((len(library), count), -1, np.int64)
+    cosines = np.full((len(library), count), -np.inf, np.float32)
+    for start in range(0, len(library), _QUERY_CHUNK):
+        positions = np.arange(start, min(start + _QUERY_CHUNK, len(library)))
+        rows = _space_rows(searcher, positions)
+        usable = np.linalg.norm(rows, axis=1) > 0  # a silent sound has no direction
+        if not usable.any() or len(library) < 2:
+            continue
+        found = library.index.search(rows[usable], k=count,
+                                     exclude=positions[usable].tolist())
+        indices[positions[usable]] = found.indices
+        cosines[positions[usable]] = found.similarities
+    library.store.save("neighbours", key, {"format": GRAPH_FORMAT},
+                       {"indices": indices, "cosines": cosines})
+    return indices, cosines
+
+
+def vote(library: Any, seeds: np.ndarray, *, settings: SpreadSettings | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Each sound's best label (a column of ``seeds``, ``-1`` for none) and its confidence.
+
+    ``seeds`` is ``(n, labels)`` boolean: which sounds carry which label. Tagged sounds are
+    scored too (against the other tagged sounds), which is what a benchmark needs.
+
+    Example:
+        >>> best, confidence = vote(lib, seeds)  # doctest: +SKIP
+    """
+    settings = settings if settings is not None else SpreadSettings()
+    seeds = np.asarray(seeds, dtype=bool)
+    count = len(library)
+    best = np.full(count, -1, np.int64)
+    confidence = np.zeros(count)
+    tagged = seeds.any(axis=1)
+    voters = min(settings.neighbours, int(tagged.sum()))
+    if not voters:
+        return best, confidence
+    reach = _reach_cosines(library, settings.reach)
+    for start in range(0, count, _QUERY_CHUNK):
+        positions = np.arange(start, min(start + _QUERY_CHUNK, count))
+        rows = _space_rows(library.searcher, positions)
+        usable = positions[np.linalg.norm(rows, axis=1) > 0]  # a silent sound has no direction
+        if not len(usable):
+            continue
+        found = library.index.search(rows[usable - start], k=voters, allowed=tagged,
+                                     exclude=usable.tolist())
+        valid = found.indices >= 0
+        weights = np.where(valid, np.exp(settings.sharpness * (
+            np.where(valid, found.similarities, 0.0) - 1.0)), 0.0)
+        # (queries, voters, labels) -> (queries, labels): each voter backs each of its labels.
+        ballots = np.einsum("qv,qvl->ql", weights, seeds[np.where(valid, found.indices, 0)])
+        totals = weights.sum(axis=1)
+        winner = ballots.argmax(axis=1)
+        share = np.divide(ballots[np.arange(len(usable)), winner], totals,
+                          out=np.zeros(len(usable)), where=totals > 0)
+        nearest = np.where(valid[:, 0], found.similarities[:, 0], -np.inf)
+        closeness = np.minimum(1.0, np.exp(settings.sharpness * (nearest - reach[usable])))
+        best[usable] = np.where(totals > 0, winner, -1)
+        confidence[usable] = np.where(totals > 0, np.minimum(share, 1.0) * closeness, 0.0)
+    return best, confidence
+
+
+def suggest_labels(library: Any, *, labels: str | Iterable[str] | None = None,
+                   min_confidence: float = 0.0,
+                   settings: SpreadSettings | None = None) -> pd.DataFrame:
+    """For each untagged sound, the label its tagged neighbours suggest, with a confidence.
+
+    Args:
+        library: the library; its tags are the seeds.
+        labels: spread only these labels (default: every label in the library).
+        min_confidence: leave out suggestions below this (0 to 1).
+        settings: :class:`SpreadSettings`.
+
+    Returns:
+        One row per untagged sound given a suggestion, indexed by row position (as in
+        ``lib.frame``), most confident first: ``path``, ``name``, ``label``, ``confidence``
+        (0 to 1: the label's share of the vote of the nearest tagged sounds, scaled down
+        when they are further than the sound's own near neighbours).
+
+    Example:
+        >>> lib.tag(lib.carrying("impact") | picked, "impact")  # doctest: +SKIP
+        >>> suggest_labels(lib, min_confidence=0.5).head()  # doctest: +SKIP
+    """
+    settings = settings if settings is not None else SpreadSettings()
+    threshold = _check_confidence(min_confidence)
+    tags = library.tags.to_numpy()
+    names = (check_labels(labels) if labels is not None
+             else tuple(library.label_counts().index))
+    columns = {"path": pd.Series(dtype="string"), "name": pd.Series(dtype="string"),
+               "label": pd.Series(dtype="string"), "confidence": pd.Series(dtype="float64")}
+    if not names or not len(library):
+        return pd.DataFrame(columns).rename_axis("position")
+    column_of = {label: column for column, label in enumerate(names)}
+    seeds = np.zeros((len(library), len(names)), dtype=bool)
+    for position in np.flatnonzero(np.frompyfunc(len, 1, 1)(tags).astype(bool)):
+        for label in tags[position]:
+            if label in column_of:
+                seeds[position, column_of[label]] = True
+    winners, confidences = vote(library, seeds, settings=settings)
+    untagged = np.flatnonzero(np.frompyfunc(len, 1, 1)(tags) == 0)
+    best, confidence = winners[untagged], confidences[untagged]
+    keep = (best >= 0) & (confidence >= threshold) & (confidence > 0)
+    positions = untagged[keep]
+    frame = pd.DataFrame({
+        "path": library.rows["path"].to_numpy()[positions],
+        "name": library.rows["name"].to_numpy()[positions],
+        "label": np.asarray(names, dtype=object)[best[keep]],
+        "confidence": confidence[keep],
+    }, index=pd.Index(positions, name="position")).astype(
+        {"path": "string", "name": "string", "label": "string"})
+    return frame.sort_values("confidence", ascending=False, kind="stable")
+
+
+def accepted_changes(suggestions: pd.DataFrame, *,
+                     min_confidence: float | None = None) -> list[TagChange]:
+    """The tag changes that accept ``suggestions`` (``path``, ``label``, ``confidence``) at or
+    above ``min_confidence`` (default :data:`DEFAULT_MIN_CONFIDENCE`): one per label.
+
+    Example:
+        >>> table = pd.DataFrame({"path": ["/a.wav", "/b.wav"], "label": ["hit", "hit"],
+        ...                       "confidence": [0.9, 0.2]})
+        >>> accepted_changes(table)
+        [TagChange(add 'hit', 1 sounds)]
+    """
+    threshold = _check_confidence(DEFAULT_MIN_CONFIDENCE if min_confidence is None
+                                  else min_confidence)
+    missing = {"path", "label", "confidence"} - set(suggestions.columns)
+    if missing:
+        raise ParameterError(f"suggestions lack columns {sorted(missing)}: pass what "
+                             "suggest_labels returns")
+    chosen = suggestions[suggestions["confidence"].to_numpy(dtype=float) >= threshold]
+    return [TagChange(group["path"].astype(str).tolist(), str(label))
+            for label, group in chosen.groupby("label", sort=True)]
+
+
+def _check_confidence(value: float) -> float:
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"min_confidence must be a number in [0, 1], got {value!r}") from None
+    if not 0 <= threshold <= 1:
+        raise ParameterError(f"min_confidence must be in [0, 1], got {value!r}")
+    return threshold
+
+
+def _reach_cosines(library: Any, reach: int) -> np.ndarray:
+    """Each sound's cosine to its ``reach``-th nearest neighbour (from the neighbour graph;
+    ``-inf`` where it has fewer)."""
+    cosines = neighbour_graph(library, neighbours=reach)[1]
+    if not cosines.shape[1]:
+        return np.full(len(library), -np.inf)
+    return cosines[:, -1].astype(np.float64)
+
+
+def _space_rows(searcher, positions: np.ndarray) -> np.ndarray:
+    """Rows ``positions`` as the index holds them (the search space at default weights)."""
+    if searcher.space is None:
+        return np.asarray(searcher.embeddings[positions], dtype=np.float32)
+    return searcher.space.index_rows(searcher.embeddings[positions],
+                                     searcher.descriptors[positions])
+
+
+def _read_graph(stored) -> tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(stored.arrays["indices"], np.int64),
+            np.asarray(stored.arrays["cosines"], np.float32))
