@@ -1,4 +1,4 @@
-"""The command line: `soundslike index` and `soundslike search` (or `python -m soundslike_nb`).
+"""The command line: `soundslike index`, `search` and `duplicates` (or `python -m soundslike_nb`).
 
 Bad usage or input prints one line on stderr and exits with status 2; never a traceback.
 """
@@ -62,6 +62,33 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--token", default=None,
                         help="Hugging Face token for a gated model (default: $HF_TOKEN)")
     search.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: auto)")
+    search.add_argument("--csv", default=None, metavar="OUT.csv",
+                        help="also write the results as CSV (name, path, duration, similarity, "
+                             "tags, licence...)")
+    search.add_argument("--save-session", default=None, metavar="SESSION.json",
+                        help="save the search (query, weights, k, duration, results) to reopen")
+
+    duplicates = commands.add_parser(
+        "duplicates", help="find groups of near-identical sounds and suggest which to keep")
+    duplicates.add_argument("library", metavar="LIB.parquet")
+    duplicates.add_argument("--csv", default=None, metavar="OUT.csv",
+                            help="write one row per file: group, keep, path, reason, format...")
+    duplicates.add_argument("--json", default=None, metavar="OUT.json",
+                            help="the same table as JSON")
+    duplicates.add_argument("--script", default=None, metavar="MOVE.py",
+                            help="write a Python script that moves the discards (never deletes; "
+                                 "run it with --dry-run first)")
+    duplicates.add_argument("--to", default=None, metavar="DIR",
+                            help="the folder the script moves discards into (else give it to "
+                                 "the script as --to)")
+    duplicates.add_argument("--threshold", type=float, default=0.9, metavar="COSINE",
+                            help="lowest embedding similarity checked (default 0.9)")
+    duplicates.add_argument("--min-correlation", type=float, default=0.92, metavar="R",
+                            help="lowest audio correlation of copies (default 0.92)")
+    duplicates.add_argument("--no-audio-check", action="store_true",
+                            help="group on vectors and durations alone (faster; other takes "
+                                 "of a sound may merge)")
+    duplicates.add_argument("--quiet", action="store_true", help="no progress bar, no listing")
     return parser
 
 
@@ -103,6 +130,8 @@ def _search(args: argparse.Namespace) -> int:
     if position is not None and not args.json:
         print(f"query: {library.rows['name'][position]} (a sound of this library: its stored "
               "vectors, and it is left out of the results)")
+    if args.csv is not None or args.save_session is not None:
+        _save_search(args, library, hits, duration, weights)
     if args.json:
         records = [{name: _json_value(value) for name, value in record.items()}
                    for record in hits.to_dict(orient="records")]
@@ -112,6 +141,72 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print(hits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
+
+
+def _save_search(args: argparse.Namespace, library, hits, duration, weights) -> None:
+    from .exports import export_table, to_csv
+    from .session import save_session
+
+    if args.csv is not None:
+        to_csv(export_table(library, hits), args.csv)
+        print(f"wrote {os.path.abspath(args.csv)}", file=sys.stderr)
+    if args.save_session is not None:
+        saved = save_session(args.save_session, query=args.query, results=hits, k=args.k,
+                             duration=duration, weights=weights, library=library)
+        print(f"wrote {saved}", file=sys.stderr)
+
+
+def _duplicates(args: argparse.Namespace) -> int:
+    from .duplicates import find_duplicates
+    from .errors import ParameterError
+    from .exports import export_table, to_csv, to_json
+    from .library import load_library
+    from .move_script import write_move_script
+
+    for name in ("threshold", "min_correlation"):
+        if not math.isfinite(getattr(args, name)):
+            raise ParameterError(f"--{name.replace('_', '-')} must be a number, got "
+                                 f"{getattr(args, name)}")
+    if args.to is not None and args.script is None:
+        raise ParameterError("--to is the move script's folder: give --script MOVE.py too")
+    library = load_library(args.library)
+    groups = find_duplicates(library, threshold=args.threshold,
+                             min_correlation=args.min_correlation,
+                             check_audio=not args.no_audio_check, progress=not args.quiet)
+    for path, reason in sorted(groups.attrs.get("unreadable", {}).items()):
+        print(f"{path}: not checked ({reason})", file=sys.stderr)
+    table = export_table(library, groups)
+    if args.csv is not None:
+        to_csv(table, args.csv)
+    if args.json is not None:
+        to_json(table, args.json)
+    if args.script is not None:
+        write_move_script(groups, args.script, to=args.to)
+    if not args.quiet:
+        for number, members in groups.groupby("group", sort=True):
+            print(f"group {number}: {len(members)} files")
+            for member in members.itertuples():
+                mark = "keep   " if member.keep else "discard"
+                print(f"  {mark} {_shown(member.path)}")
+    discards = groups[~groups["keep"]]
+    megabytes = discards["size"].clip(lower=0).sum() / 1e6
+    print(f"{library.path}: {groups['group'].nunique()} groups of near-duplicates, "
+          f"{len(groups)} files; {len(discards)} could go ({megabytes:.1f} MB)")
+    for what, path in (("table", args.csv), ("JSON", args.json), ("move script", args.script)):
+        if path is not None:
+            print(f"{what}: {os.path.abspath(path)}")
+    if args.script is not None:
+        import shlex
+
+        print(f"check it with: python3 {shlex.quote(_shown(os.path.abspath(args.script)))} "
+              "--dry-run"
+              + ("" if args.to else " --to DIR"))
+    return 0
+
+
+def _shown(path: str) -> str:
+    """A path on one line: as it is, or escaped when it holds a newline or another control."""
+    return path if path.isprintable() else ascii(path)
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -152,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        return _index(args) if args.command == "index" else _search(args)
+        command = {"index": _index, "search": _search, "duplicates": _duplicates}
+        return command[args.command](args)
     except SoundslikeError as exc:
         print(f"soundslike: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -106,8 +106,9 @@ def find_duplicates(library, *, threshold: float = 0.9, min_correlation: float =
                              min_correlation=min_correlation, check_audio=check_audio,
                              settings=settings, progress=progress,
                              names=rows["name"].tolist() if "name" in rows else None)
-    if "tags" in rows.columns:
-        table["tags"] = rows["tags"].to_numpy()[table["row"].to_numpy()] if len(table) else []
+    tags = getattr(library, "tags", None)  # labels, in libraries that have them
+    if isinstance(tags, pd.Series) and len(tags) == len(rows):
+        table["tags"] = tags.to_numpy()[table["row"].to_numpy()] if len(table) else []
     return table
 
 

@@ -45,7 +45,8 @@ def export_table(library, selection: pd.DataFrame | Sequence[int | str] | np.nda
                  ) -> pd.DataFrame:
     """The table to export for some sounds of ``library``: name, path, duration, similarity
     (when the selection has it), tags (when the library has them), licence (where known),
-    then the selection's other columns (``rank``, ``group``, ``keep``, ``reason``...).
+    then the selection's other columns (``rank``, ``reason``...); duplicate groups lead with
+    ``group`` and ``keep``.
 
     Args:
         library: a :class:`~soundslike_nb.library.Library`, or ``None`` to export a table as
@@ -81,7 +82,8 @@ def export_table(library, selection: pd.DataFrame | Sequence[int | str] | np.nda
             table["licence"] = [known.get(os.path.abspath(path)) for path in table["path"]]
     if "name" not in table:
         table.insert(0, "name", [os.path.basename(str(path)) for path in table["path"]])
-    leading = [column for column in EXPORT_COLUMNS if column in table]
+    # Duplicate groups read group by group: which group, kept or not, then the file.
+    leading = [column for column in ("group", "keep", *EXPORT_COLUMNS) if column in table]
     return table[leading + [column for column in table.columns if column not in leading]]
 
 

@@ -128,3 +128,91 @@ def test_a_sound_of_the_library_is_the_query_not_its_first_result(demo_library_f
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("query: ") and "a sound of this library" in lines[0]
     assert query not in "\n".join(lines[1:]) and len(lines) == 2 + 3
+
+
+@pytest.fixture(scope="module")
+def copies_library(tmp_path_factory, aisfx):
+    """Two takes of a hit and one coin, each with an MP3, a quieter and a stereo copy."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from soundslike_nb import build_library
+
+    folder = tmp_path_factory.mktemp("copies") / "sfx"
+    packs = folder / "packs"
+    packs.mkdir(parents=True)
+    for stem in ("hit1", "hit2", "coin1"):
+        source = ROOT / "data" / "demo" / "kenney" / f"{stem}.wav"
+        shutil.copy(source, folder / source.name)
+        data, rate = sf.read(source, always_2d=True, dtype="float32")
+        mono = data.mean(axis=1)
+        sf.write(packs / f"{stem} (pack copy).mp3", mono, rate, format="MP3")
+        sf.write(packs / f"-{stem} quiet.wav", 0.5 * mono, rate, subtype="PCM_16")
+        sf.write(packs / f"{stem} stereo.wav", np.stack([mono, mono], 1), rate,
+                 subtype="PCM_24")
+    out = folder.parent / "copies.parquet"
+    build_library(folder, out=out, embedder=aisfx, progress=False)
+    return out
+
+
+def test_duplicates_writes_csv_json_and_a_move_script_that_runs(copies_library, tmp_path,
+                                                                capsys):
+    import csv
+
+    table, script = tmp_path / "groups.csv", tmp_path / "move.py"
+    code = main(["duplicates", str(copies_library), "--csv", str(table), "--json",
+                 str(tmp_path / "groups.json"), "--script", str(script), "--to",
+                 str(tmp_path / "discards"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "3 groups of near-duplicates, 12 files; 9 could go" in out
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 12 and {row["group"] for row in rows} == {"1", "2", "3"}
+    groups = {}
+    for row in rows:
+        stem = Path(row["path"]).name.lstrip("'-").split(" ")[0].split(".")[0]
+        groups.setdefault(row["group"], set()).add(stem)
+    assert sorted(map(sorted, groups.values())) == [["coin1"], ["hit1"], ["hit2"]]
+    assert all(row["keep"] in {"True", "False"} and row["reason"] for row in rows)
+    assert all(not row["name"].startswith("-") for row in rows)  # neutralised: "'-hit1 ..."
+    assert len(json.loads((tmp_path / "groups.json").read_text())) == 12
+
+    moved = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=60)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert len(list((tmp_path / "discards").rglob("*.*"))) == 9
+    kept = [row["path"] for row in rows if row["keep"] == "True"]
+    assert all(os.path.exists(path) for path in kept)
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    (["duplicates", "{missing}"], "no such library file"),
+    (["duplicates", "{lib}", "--threshold", "nan"], "must be a number"),
+    (["duplicates", "{lib}", "--threshold", "3"], "threshold"),
+    (["duplicates", "{lib}", "--to", "{out}"], "--script"),
+    (["duplicates", "{lib}", "--min-correlation", "0"], "min_correlation"),
+])
+def test_duplicates_bad_usage_is_one_line(arguments, fragment, demo_library_file, tmp_path,
+                                          capsys):
+    values = {"lib": str(demo_library_file), "missing": str(tmp_path / "none.parquet"),
+              "out": str(tmp_path / "out")}
+    code = _exit_code([argument.format(**values) for argument in arguments])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_search_saves_csv_and_a_session(demo_library_file, demo_dir, tmp_path, capsys):
+    from soundslike_nb.session import load_session
+
+    query = str(demo_dir / "kenney" / "coin1.wav")
+    assert main(["search", str(demo_library_file), query, "-k", "3", "--weights", "timbre=0.5",
+                 "--csv", str(tmp_path / "hits.csv"), "--save-session",
+                 str(tmp_path / "s.json")]) == 0
+    capsys.readouterr()
+    header = (tmp_path / "hits.csv").read_text().splitlines()[0]
+    assert header.startswith("name,path,duration,similarity")
+    session = load_session(tmp_path / "s.json")
+    assert session.k == 3 and session.weights["timbre"] == 0.5 and len(session.results) == 3
+    assert session.query == query and session.messages == ()
