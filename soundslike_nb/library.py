@@ -271,30 +271,9 @@ class Library:
         return changed
 
     def _paths_of(self, sounds: Sounds) -> list[str]:
-        """The library paths of positions, paths or a boolean mask; an unknown one is a
-        ``ParameterError`` naming it."""
-        paths = self.rows["path"]
-        if isinstance(sounds, np.ndarray) and sounds.dtype == bool:
-            if sounds.shape != (len(self),):
-                raise ParameterError(f"a boolean mask of sounds must have {len(self)} values, "
-                                     f"got shape {sounds.shape}")
-            return paths[sounds].tolist()
-        if isinstance(sounds, (str, os.PathLike, int, np.integer)):
-            sounds = [sounds]
-        found = []
-        for item in (sounds.tolist() if isinstance(sounds, np.ndarray) else sounds):
-            if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-                if not 0 <= int(item) < len(self):
-                    raise ParameterError(f"row {item} is not in this library ({len(self)} rows)")
-                found.append(paths.iloc[int(item)])
-            elif isinstance(item, (str, os.PathLike)):
-                position = self.position_of(item)
-                if position is None:
-                    raise ParameterError(f"{os.fspath(item)!r} is not a sound of this library")
-                found.append(paths.iloc[position])
-            else:
-                raise ParameterError(f"a sound is a row position or a path, got {item!r}")
-        return found
+        from .tags import paths_of
+
+        return paths_of(self.rows["path"], sounds, position_of=self.position_of)
 
     # -- analysis --------------------------------------------------------------------------
 

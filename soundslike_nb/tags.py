@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from ._locks import write_lock
 from .errors import ParameterError
 
 __all__ = ["MAX_LABEL_CHARS", "TagChange", "apply_changes", "carrying", "check_label",
-           "check_labels", "label_counts", "write_changes"]
+           "check_labels", "label_counts", "paths_of", "write_changes"]
 
 #: The longest label accepted, in characters (after trimming the ends).
 MAX_LABEL_CHARS = 64
@@ -73,6 +73,44 @@ def check_labels(labels: str | Iterable[str]) -> tuple[str, ...]:
         raise ParameterError(f"labels must be a string or a list of strings, got "
                              f"{labels!r}") from None
     return tuple(dict.fromkeys(check_label(label) for label in items))
+
+
+def paths_of(paths: pd.Series, sounds: object, *,
+             position_of: Callable[[str | os.PathLike], int | None]) -> list[str]:
+    """The library paths of ``sounds``: a row position, a path, a sequence of either, or a
+    boolean mask over the rows; one that is not in the library is a ``ParameterError`` naming it.
+
+    Example:
+        >>> paths = pd.Series(["/a.wav", "/b.wav"])
+        >>> paths_of(paths, [1, "/a.wav"], position_of={"/a.wav": 0}.get)
+        ['/b.wav', '/a.wav']
+    """
+    count = len(paths)
+    if isinstance(sounds, np.ndarray) and sounds.dtype == bool:
+        if sounds.shape != (count,):
+            raise ParameterError(f"a boolean mask of sounds must have {count} values, got "
+                                 f"shape {sounds.shape}")
+        return paths[sounds].tolist()
+    if isinstance(sounds, (str, os.PathLike, int, np.integer)):
+        sounds = [sounds]
+    elif isinstance(sounds, np.ndarray):
+        sounds = sounds.tolist()
+    elif not isinstance(sounds, Iterable):
+        raise ParameterError(f"sounds are row positions, paths or a boolean mask, got {sounds!r}")
+    found = []
+    for item in sounds:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if not 0 <= int(item) < count:
+                raise ParameterError(f"row {item} is not in this library ({count} rows)")
+            found.append(paths.iloc[int(item)])
+        elif isinstance(item, (str, os.PathLike)):
+            position = position_of(item)
+            if position is None:
+                raise ParameterError(f"{os.fspath(item)!r} is not a sound of this library")
+            found.append(paths.iloc[position])
+        else:
+            raise ParameterError(f"a sound is a row position or a path, got {item!r}")
+    return found
 
 
 def carrying(tags: np.ndarray, labels: Sequence[str]) -> np.ndarray:
