@@ -27,8 +27,8 @@ import pandas as pd
 from .errors import ParameterError
 from .tags import TagChange, check_labels
 
-__all__ = ["DEFAULT_MIN_CONFIDENCE", "SpreadSettings", "accepted_changes", "neighbour_graph",
-           "suggest_labels", "vote"]
+__all__ = ["DEFAULT_MIN_CONFIDENCE", "SpreadSettings", "accepted_changes", "map_labels",
+           "neighbour_graph", "suggest_labels", "vote"]
 
 #: The confidence above which suggestions are accepted unless told otherwise (measured:
 #: benchmarks/labels.py).
@@ -219,6 +219,43 @@ def accepted_changes(suggestions: pd.DataFrame, *,
     chosen = suggestions[suggestions["confidence"].to_numpy(dtype=float) >= threshold]
     return [TagChange(group["path"].astype(str).tolist(), str(label))
             for label, group in chosen.groupby("label", sort=True)]
+
+
+def map_labels(library: Any, suggestions: pd.DataFrame | None = None, *,
+               labels: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """What colours each point of the map: one row per sound (in row order) with ``label``
+    (its own label, else its suggestion's, else ``""``), ``suggested`` (True where the label is
+    only suggested: draw it faded) and ``confidence`` (1.0 for its own label, the suggestion's,
+    0.0 for none). A sound with several labels shows the most used of them (of ``labels``,
+    when given: only those colour the map).
+
+    Example:
+        >>> layer = map_labels(lib, lib.suggest_labels(min_confidence=0.5))  # doctest: +SKIP
+        >>> layer["label"].value_counts()  # doctest: +SKIP
+    """
+    wanted = check_labels(labels) if labels is not None else None
+    rank = {label: order for order, label in enumerate(library.label_counts().index)}
+    label = np.full(len(library), "", dtype=object)
+    confidence = np.zeros(len(library))
+    for position, own in enumerate(library.tags.to_numpy()):
+        shown = [item for item in own if wanted is None or item in wanted]
+        if shown:
+            label[position] = min(shown, key=rank.__getitem__)
+            confidence[position] = 1.0
+    suggested = np.zeros(len(library), dtype=bool)
+    if suggestions is not None and len(suggestions):
+        positions = suggestions.index.to_numpy(dtype=np.int64)
+        if positions.min() < 0 or positions.max() >= len(library):
+            raise ParameterError("suggestions are indexed by row position: pass what "
+                                 "suggest_labels returned for this library")
+        free = label[positions] == ""
+        if wanted is not None:
+            free &= suggestions["label"].isin(wanted).to_numpy()
+        label[positions[free]] = suggestions["label"].to_numpy(dtype=object)[free]
+        confidence[positions[free]] = suggestions["confidence"].to_numpy(dtype=float)[free]
+        suggested[positions[free]] = True
+    return pd.DataFrame({"label": pd.array(label, dtype="string"), "suggested": suggested,
+                         "confidence": confidence}, index=library.rows.index)
 
 
 def _check_confidence(value: float) -> float:

@@ -11,6 +11,7 @@ from soundslike_nb.labels import (
     DEFAULT_MIN_CONFIDENCE,
     SpreadSettings,
     accepted_changes,
+    map_labels,
     neighbour_graph,
 )
 from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable, read_table, write_table
@@ -113,3 +114,19 @@ def test_accepted_changes_group_by_label_at_the_threshold():
     changes = accepted_changes(table, min_confidence=0.5)
     assert [(change.label, list(change.paths)) for change in changes] == [
         ("hit", ["/a.wav", "/d.wav"]), ("whoosh", ["/b.wav"])]
+
+
+def test_the_map_layer_colours_own_labels_and_fades_suggestions():
+    lib = Library(_clustered_table())
+    lib.tag([0, 1], "impact")
+    lib.tag([1, CLUSTER], "whoosh")  # row 1 has two labels: the most used one shows
+    lib.tag([2], "whoosh")
+    layer = map_labels(lib, lib.suggest_labels(min_confidence=0.5))
+    assert len(layer) == len(lib) and list(layer.columns) == ["label", "suggested", "confidence"]
+    assert layer.loc[1, "label"] == "whoosh" and not layer.loc[1, "suggested"]
+    assert layer.loc[0, "confidence"] == 1.0
+    faded = layer[layer["suggested"]]
+    assert len(faded) and faded["confidence"].between(0.5, 1).all()
+    assert (layer.loc[~layer["suggested"] & (layer["confidence"] == 0), "label"] == "").all()
+    only = map_labels(lib, labels=["impact"])
+    assert set(only["label"]) == {"impact", ""} and only.loc[1, "label"] == "impact"
