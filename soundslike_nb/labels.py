@@ -104,12 +104,13 @@ def neighbour_graph(library: Any, *, neighbours: int = 10) -> tuple[np.ndarray, 
     return indices, cosines
 
 
-def vote(library: Any, seeds: np.ndarray, *, settings: SpreadSettings | None = None
-         ) -> tuple[np.ndarray, np.ndarray]:
+def vote(library: Any, seeds: np.ndarray, *, settings: SpreadSettings | None = None,
+         positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each sound's best label (a column of ``seeds``, ``-1`` for none) and its confidence.
 
-    ``seeds`` is ``(n, labels)`` boolean: which sounds carry which label. Tagged sounds are
-    scored too (against the other tagged sounds), which is what a benchmark needs.
+    ``seeds`` is ``(n, labels)`` boolean: which sounds carry which label. Only the sounds at
+    ``positions`` are scored (default all; a tagged one is scored against the others); the
+    rest get ``-1`` and 0.
 
     Example:
         >>> best, confidence = vote(lib, seeds)  # doctest: +SKIP
@@ -124,13 +125,15 @@ def vote(library: Any, seeds: np.ndarray, *, settings: SpreadSettings | None = N
     if not voters:
         return best, confidence
     reach = _reach_cosines(library, settings.reach)
-    for start in range(0, count, _QUERY_CHUNK):
-        positions = np.arange(start, min(start + _QUERY_CHUNK, count))
-        rows = _space_rows(library.searcher, positions)
-        usable = positions[np.linalg.norm(rows, axis=1) > 0]  # a silent sound has no direction
+    scored = np.arange(count) if positions is None else np.asarray(positions, np.int64)
+    for start in range(0, len(scored), _QUERY_CHUNK):
+        chunk = scored[start:start + _QUERY_CHUNK]
+        rows = _space_rows(library.searcher, chunk)
+        moving = np.linalg.norm(rows, axis=1) > 0  # a silent sound has no direction
+        usable = chunk[moving]
         if not len(usable):
             continue
-        found = library.index.search(rows[usable - start], k=voters, allowed=tagged,
+        found = library.index.search(rows[moving], k=voters, allowed=tagged,
                                      exclude=usable.tolist())
         valid = found.indices >= 0
         weights = np.where(valid, np.exp(settings.sharpness * (
@@ -184,8 +187,8 @@ def suggest_labels(library: Any, *, labels: str | Iterable[str] | None = None,
         for label in tags[position]:
             if label in column_of:
                 seeds[position, column_of[label]] = True
-    winners, confidences = vote(library, seeds, settings=settings)
     untagged = np.flatnonzero(np.frompyfunc(len, 1, 1)(tags) == 0)
+    winners, confidences = vote(library, seeds, settings=settings, positions=untagged)
     best, confidence = winners[untagged], confidences[untagged]
     keep = (best >= 0) & (confidence >= threshold) & (confidence > 0)
     positions = untagged[keep]
