@@ -1,209 +1,174 @@
-"""Search speed and recall of SoundIndex against numpy brute force, measured in the same run.
+"""Search through the library's own path at 10k / 100k / 1M sounds shaped like real ones.
 
-Synthetic, seeded, clustered 512-d vectors: each cluster is a centre on the sphere plus variation
-along its own random 16-d subspace plus a little isotropic noise, with Zipf-like cluster sizes.
-Queries are fresh draws from the same clusters (new sounds like the library's, not library rows).
-Durations are log-uniform from 0.05 to 600 s, independent of the vectors. For each size and kind,
-and for no filter, a filter keeping ~90 % and one keeping ~1 % of the rows, it prints latency per
-query (median of one-at-a-time calls, and in a batch of 100), recall@10 against exact search,
-build time and the index's size next to the raw float32 vectors, and numpy brute force (matmul,
-mask, argpartition) with the speed-ups over it.
+Libraries come from benchmarks/library_generator.py (calibrated on real sound effects: the
+statistics are printed by that script, real and generated side by side). Each library is
+searched the way ``Library.search_features`` searches it (``Searcher.search(...).to_frame()``:
+query transform, weighted index search, exact per-aspect cosines of the hits, the DataFrame),
+with queries that are new sounds of the same families (not library rows). For the default
+weighting and two steered ones, with no filter, a duration filter keeping ~90 % and one keeping
+~1 % of the rows, it prints the median single-query latency end to end, recall@10 against exact
+scoring in the same fused space, and numpy brute force over the same fused float32 rows in the
+same run (matmul, mask, argpartition), taking turns query by query. Then the fixed cost (end to
+end minus the index search), build time and index size next to the fused float32 rows, the
+reopening time, and a slider move (weights changing step by step, as the notebook's re-rank).
 
-    .venv/bin/python benchmarks/search.py                      # 10k, 100k, 1M: ~12 min on 2 cores
+    .venv/bin/python benchmarks/search.py                      # 10k, 100k, 1M
     .venv/bin/python benchmarks/search.py --sizes 10000 100000
 
-faiss uses every core it is given (OMP_NUM_THREADS); numpy's BLAS likewise.
+faiss and numpy's BLAS use every core they are given (OMP_NUM_THREADS).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from soundslike_nb.search import SoundIndex
-from soundslike_nb.sidecar import content_key
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-DIMENSION = 512
-SUBSPACE_RANK = 16
-NOISE_NORM = 0.2
-MIN_DURATION_S, MAX_DURATION_S = 0.05, 600.0
+from benchmarks.library_generator import generate, generate_queries  # noqa: E402
+from soundslike_nb.analysis import SoundFeatures  # noqa: E402
+from soundslike_nb.searcher import Searcher  # noqa: E402
+from soundslike_nb.sidecar import SidecarStore  # noqa: E402
+from soundslike_nb.space import DEFAULT_WEIGHTS, check_weights  # noqa: E402
+
 K = 10
-_RATIO = MAX_DURATION_S / MIN_DURATION_S
-# Log-uniform durations: a bound at quantile p is MIN * RATIO**p.
-FILTERS = {
-    "none": None,
-    "90%": (MIN_DURATION_S * _RATIO**0.10, None),
-    "1%": (1.0, 1.0 * _RATIO**0.01),
+WEIGHTINGS = {
+    "default": dict(DEFAULT_WEIGHTS),
+    "timbre-heavy": {"cnn": 0.3, "timbre": 1.0, "spectrum": 0.2, "envelope": 0.2},
+    "envelope only": {"cnn": 0.0, "timbre": 0.0, "spectrum": 0.0, "envelope": 1.0},
 }
+SLIDER = [{"timbre": t} for t in np.linspace(0.1, 1.0, 10)]
 
 
-def clustered_library(
-    n_rows: int, n_queries: int, *, dimension: int = DIMENSION, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(vectors, durations_s, queries): clustered float32 rows, log-uniform durations, queries."""
-    rng = np.random.default_rng(seed)
-    n_clusters = max(8, round(math.sqrt(n_rows)))
-    n_groups = max(4, round(math.sqrt(n_clusters)))
-    groups = _unit(rng.standard_normal((n_groups, dimension)))
-    jitter = 0.7 * rng.standard_normal((n_clusters, dimension)) / math.sqrt(dimension)
-    centres = _unit(groups[rng.integers(n_groups, size=n_clusters)] + jitter).astype(np.float32)
-    weights = np.minimum(rng.zipf(1.5, n_clusters), 50).astype(float)
-    weights /= weights.sum()
-    bases = rng.standard_normal((n_clusters, SUBSPACE_RANK, dimension), dtype=np.float32)
-    bases /= math.sqrt(dimension)
-    scales = rng.uniform(0.3, 0.8, n_clusters) * math.sqrt(dimension) / SUBSPACE_RANK
-
-    def draw(count: int) -> np.ndarray:
-        out = np.empty((count, dimension), np.float32)
-        start = 0
-        for cluster, size in enumerate(rng.multinomial(count, weights)):
-            if size:
-                spread = rng.standard_normal((size, SUBSPACE_RANK), dtype=np.float32)
-                noise = rng.standard_normal((size, dimension), dtype=np.float32)
-                block = out[start : start + size]
-                np.matmul(spread * np.float32(scales[cluster]), bases[cluster], out=block)
-                block += centres[cluster] + noise * np.float32(NOISE_NORM / math.sqrt(dimension))
-                start += size
-        return out
-
-    vectors = draw(n_rows)
-    durations_s = np.exp(rng.uniform(math.log(MIN_DURATION_S), math.log(MAX_DURATION_S), n_rows))
-    return vectors, durations_s, draw(n_queries)
+def filters(durations_s: np.ndarray) -> dict[str, tuple[float, float] | None]:
+    """No filter, one keeping ~90 % of the rows (the shortest tenth out), one keeping ~1 %."""
+    q = np.quantile(durations_s, [0.10, 0.50, 0.51])
+    return {"none": None, "90%": (float(q[0]), None), "1%": (float(q[1]), float(q[2]))}
 
 
-def numpy_search(unit_vectors, durations_s, unit_queries, duration) -> np.ndarray:
-    """The baseline: all similarities by matmul, rows outside the range masked, argpartition."""
-    sims = unit_queries @ unit_vectors.T
+def numpy_top(rows: np.ndarray, durations_s: np.ndarray, query: np.ndarray, duration
+              ) -> np.ndarray:
+    """The baseline: every score by matmul, rows outside the range masked, argpartition."""
+    sims = rows @ query
     if duration is not None:
-        sims[:, ~in_range(durations_s, duration)] = -np.inf
-    top = np.argpartition(-sims, K - 1, axis=1)[:, :K]
-    top_sims = np.take_along_axis(sims, top, axis=1)
-    top = np.take_along_axis(top, np.argsort(-top_sims, axis=1, kind="stable"), axis=1)
-    return np.where(np.take_along_axis(sims, top, axis=1) > -np.inf, top, -1)
+        lo, hi = duration
+        mask = durations_s >= lo
+        if hi is not None:
+            mask &= durations_s <= hi
+        sims[~mask] = -np.inf
+    top = np.argpartition(-sims, K)[:K]
+    return top[np.argsort(-sims[top], kind="stable")]
 
 
-def in_range(durations_s: np.ndarray, duration) -> np.ndarray:
-    """Rows with lo <= duration <= hi (either bound None for open)."""
-    lo, hi = duration if duration is not None else (None, None)
-    mask = np.ones(len(durations_s), bool)
-    if lo is not None:
-        mask &= durations_s >= lo
-    if hi is not None:
-        mask &= durations_s <= hi
-    return mask
+def recall(found: list[np.ndarray], truth: list[np.ndarray]) -> float:
+    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth))
+    return hits / max(1, sum(len(t) for t in truth))
 
 
-def interleaved_ms(searches, queries, *, single: int, budget_s: float) -> list[tuple[float, float]]:
-    """Per search: (median ms of one-query calls, ms per query in a batch call, best of two).
-
-    The searches take turns on each query so that both see the same neighbours on shared cores;
-    the median, because those neighbours preempt a few calls by tens of ms.
-    """
-    started, times = time.perf_counter(), [[] for _ in searches]
-    for query in queries[:single]:
-        for search, spent in zip(searches, times):
-            before = time.perf_counter()
-            search(query[None, :])
-            spent.append(time.perf_counter() - before)
-        if time.perf_counter() - started > budget_s:
-            break
-    batch = [math.inf] * len(searches)
-    for _ in range(2):
-        for at, search in enumerate(searches):
-            before = time.perf_counter()
-            search(queries)
-            batch[at] = min(batch[at], (time.perf_counter() - before) / len(queries) * 1e3)
-    return [(float(np.median(spent)) * 1e3, ms) for spent, ms in zip(times, batch)]
+def timed(call, *args, **kwargs) -> float:
+    """Milliseconds one ``call(*args, **kwargs)`` takes."""
+    before = time.perf_counter()
+    call(*args, **kwargs)
+    return (time.perf_counter() - before) * 1e3
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(len(set(f[f >= 0]) & set(t[t >= 0])) for f, t in zip(found, truth))
-    return hits / max(1, int((truth >= 0).sum()))
+def library_search(searcher: Searcher, features: SoundFeatures, **options) -> pd.DataFrame:
+    """What ``Library.search_features`` runs."""
+    return searcher.search(features, **options).to_frame()
 
 
-def run_size(n_rows: int, *, kinds: list[str], n_queries: int, single: int, seed: int) -> None:
+def run_size(n_rows: int, *, n_queries: int, single: int, seed: int) -> None:
     started = time.perf_counter()
-    vectors, durations_s, queries = clustered_library(n_rows, n_queries, seed=seed)
+    embeddings, descriptors, durations_s = generate(n_rows, seed=seed)
+    query_embeddings, query_descriptors = generate_queries(n_queries, n_rows, seed=seed)
+    table = pd.DataFrame({"name": [f"sound {i}" for i in range(n_rows)],
+                          "path": [f"/lib/sound_{i}.wav" for i in range(n_rows)],
+                          "duration": durations_s})
     made_s = time.perf_counter() - started
-    print(f"\n## {n_rows:,} rows x {DIMENSION} (data made in {made_s:.0f} s)")
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # the baseline gets unit rows free
-    unit_queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    truths = {
-        name: numpy_search(vectors, durations_s, unit_queries, duration)
-        for name, duration in FILTERS.items()
-    }
-    header = (
-        f"{'kind':<6} {'filter':<6} {'kept':>6} {'build s':>8} {'size/raw':>8} "
-        f"{'1 query ms':>10} {'batch ms/q':>10} {'recall@10':>9} {'numpy 1q ms':>11} "
-        f"{'numpy b ms/q':>12} {'x faster 1q':>11} {'x faster b':>10}"
-    )
-    print(header)
-    for kind in kinds:
-        measure_kind(kind, vectors, durations_s, queries, truths, single=single)
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"       process peak RSS so far {peak_gib:.1f} GiB")
-
-
-def measure_kind(kind, vectors, durations_s, queries, truths, *, single: int) -> None:
-    """Build one kind, time its save/load, and print one line per filter with numpy beside it."""
-    started = time.perf_counter()
-    index = SoundIndex(vectors, durations_s, kind=kind)
-    build_s = time.perf_counter() - started
+    print(f"\n## {n_rows:,} sounds (generated in {made_s:.0f} s)", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "library.index"
-        index.save(path)
-        size_ratio = path.stat().st_size / vectors.nbytes
+        store = SidecarStore(Path(folder) / "library.parquet")
         started = time.perf_counter()
-        content_key(vectors, durations_s)  # what a library checks before reusing its index
-        key_s = time.perf_counter() - started
-        loaded = SoundIndex.load(path)
-        load_s = time.perf_counter() - started - key_s
-        if (loaded.kind, len(loaded)) != (index.kind, len(index)):
-            raise RuntimeError("the saved index did not load back as it was saved")
-    for name, duration in FILTERS.items():
-        found = index.search(queries, k=K, duration=duration).indices
-        (single_ms, batch_ms), (np_single, np_batch) = interleaved_ms(
-            [
-                lambda q, d=duration: index.search(q, k=K, duration=d),
-                lambda q, d=duration: numpy_search(vectors, durations_s, _unit(q), d),
-            ],
-            queries, single=single, budget_s=20.0,
-        )  # fmt: skip
-        truth = truths[name]
-        print(
-            f"{index.kind:<6} {name:<6} {in_range(durations_s, duration).mean():>6.1%} "
-            f"{build_s:>8.1f} {size_ratio:>8.3f} {single_ms:>10.2f} {batch_ms:>10.3f} "
-            f"{recall_at_k(found, truth):>9.3f} {np_single:>11.2f} {np_batch:>12.3f} "
-            f"{np_single / single_ms:>11.1f} {np_batch / batch_ms:>10.1f}"
-        )
-    print(f"       {index!r}; content_key {key_s:.2f} s + load (mmap) {load_s:.3f} s")
+        searcher = Searcher.for_library(table, embeddings, descriptors, store=store,
+                                        content=f"bench-{n_rows}-{seed}")
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        reopened = Searcher.for_library(table, embeddings, descriptors, store=store,
+                                        content=f"bench-{n_rows}-{seed}")
+        reopen_ms = (time.perf_counter() - started) * 1e3
+        index_bytes = sum(path.stat().st_size for path in Path(folder).glob("*.index*"))
+        del reopened
+        report_size(searcher, embeddings, descriptors, durations_s, query_embeddings,
+                    query_descriptors, build_s=build_s, reopen_ms=reopen_ms,
+                    index_bytes=index_bytes, single=single)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"process peak RSS so far {peak_gib:.1f} GiB", flush=True)
 
 
-def _unit(array: np.ndarray) -> np.ndarray:
-    return array / np.linalg.norm(array, axis=1, keepdims=True)
+def report_size(searcher: Searcher, embeddings, descriptors, durations_s, query_embeddings,
+                query_descriptors, *, build_s: float, reopen_ms: float, index_bytes: int,
+                single: int) -> None:
+    space, index = searcher.space, searcher.index
+    rows = space.index_rows(embeddings, descriptors)
+    fused_bytes = rows.nbytes
+    queries = [SoundFeatures(e, d) for e, d in zip(query_embeddings, query_descriptors)]
+    transformed = space.transform(query_embeddings, query_descriptors)
+    print(f"{index!r}\nbuild (space + index) {build_s:.1f} s; index file {index_bytes / 2**20:,.0f}"
+          f" MiB = {index_bytes / fused_bytes:.2f} x the fused float32 rows "
+          f"({fused_bytes / 2**20:,.0f} MiB); reopening unchanged {reopen_ms:.0f} ms")
+    print(f"{'weights':14} {'filter':6} {'kept':>6} {'end to end ms':>13} {'index ms':>8} "
+          f"{'recall@10':>9} {'numpy ms':>9} {'x numpy':>8}")
+    for weighting, weights in WEIGHTINGS.items():
+        multiplier = space.query_weights(check_weights(weights)) / np.sqrt(
+            space.query_weights(DEFAULT_WEIGHTS))
+        weighted = transformed * multiplier
+        for name, duration in filters(durations_s).items():
+            kept = 1.0 if duration is None else float(np.mean(
+                (durations_s >= duration[0])
+                & (durations_s <= (np.inf if duration[1] is None else duration[1]))))
+            truth = [numpy_top(rows, durations_s, query, duration) for query in weighted]
+            found = [searcher.search(features, k=K, duration=duration, weights=weights).positions
+                     for features in queries]
+            ours, bare, brute = [], [], []
+            for at in range(min(single, len(queries))):
+                ours.append(timed(library_search, searcher, queries[at], k=K, duration=duration,
+                                  weights=weights))
+                bare.append(timed(index.search, weighted[at], k=K, duration=duration))
+                brute.append(timed(numpy_top, rows, durations_s, weighted[at], duration))
+            end, only, numpy_ms = (float(np.median(v)) for v in (ours, bare, brute))
+            print(f"{weighting:14} {name:6} {kept:6.1%} {end:13.2f} {only:8.2f} "
+                  f"{recall(found, truth):9.3f} {numpy_ms:9.1f} {numpy_ms / end:8.1f}",
+                  flush=True)
+    slider = []
+    for at, step in enumerate(SLIDER * max(1, single // len(SLIDER))):
+        slider.append(timed(library_search, searcher, queries[at % len(queries)], k=100,
+                            weights=step))
+    print(f"slider move (timbre 0.1 -> 1.0, k=100, table included): median "
+          f"{np.median(slider):.1f} ms, worst {max(slider):.1f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--kinds", nargs="+", default=["exact", "ivf"], choices=["exact", "ivf"])
-    parser.add_argument("--queries", type=int, default=100, help="batch size and recall queries")
+    parser.add_argument("--queries", type=int, default=100, help="recall queries")
     parser.add_argument("--single", type=int, default=50, help="queries timed one at a time")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     threads = os.environ.get("OMP_NUM_THREADS", f"all ({os.cpu_count()})")
-    print(f"# SoundIndex vs numpy brute force: k={K}, CPU threads {threads}")
+    print(f"# Library search vs numpy brute force in the fused space: k={K}, CPU threads "
+          f"{threads}, median of {args.single} single queries")
     for n_rows in args.sizes:
-        run_size(
-            n_rows, kinds=args.kinds, n_queries=args.queries, single=args.single, seed=args.seed
-        )
+        run_size(n_rows, n_queries=args.queries, single=args.single, seed=args.seed)
 
 
 if __name__ == "__main__":

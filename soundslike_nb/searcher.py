@@ -70,7 +70,9 @@ class Searcher:
         if index is None:
             vectors = (embeddings if space is None
                        else space.index_rows(embeddings, descriptors))
-            index = SoundIndex(vectors, durations, settings=settings)
+            blocks = (None if space is None
+                      else [columns.start for columns in space.slices.values()])
+            index = SoundIndex(vectors, durations, settings=settings, blocks=blocks)
             store.save("index", key, *index.to_stored())
         return cls(rows, embeddings, descriptors, space, index)
 
@@ -93,24 +95,25 @@ class Searcher:
                 raise ParameterError(
                     "this library has no descriptors (written by an older soundslike_nb): "
                     "index it again to weight timbre, spectrum or envelope")
-            query, exact = np.asarray(features.embedding, dtype=np.float32), False
+            query = np.asarray(features.embedding, dtype=np.float32)
+            transformed = None
         else:
             if features.descriptors is None:
                 raise ParameterError("the query has no descriptors; analyse it with "
                                      "Library.features_of")
-            query = self.space.query_row(features.embedding, features.descriptors, merged)
-            # Weights other than the defaults scan every row: an approximate index is
-            # calibrated for the default weighting only, and no true neighbour may be lost.
-            exact = not np.allclose(_shares(merged), _shares(DEFAULT_WEIGHTS), rtol=0,
-                                    atol=1e-9)
-        found = self.index.search(query, k=k, duration=duration, exact=exact,
+            transformed = self.space.transform(features.embedding[None],
+                                               features.descriptors[None])[0]
+            # Any weighting is one index search: the index notices a query weighted unlike
+            # its rows and answers it with the scans made for steered queries.
+            query = self.space.weighted_query(transformed, merged)
+        found = self.index.search(query, k=k, duration=duration,
                                   exclude=None if exclude is None else [exclude],
                                   allowed=allowed)
-        return self._hits(found.indices[0], features, merged)
+        return self._hits(found.indices[0], features, merged, transformed)
 
     def _hits(self, indices: np.ndarray, features: SoundFeatures,
-              weights: dict[str, float]) -> Hits:
-        """Hits scored exactly from the stored vectors (the index ranks by float16 codes)."""
+              weights: dict[str, float], transformed: np.ndarray | None) -> Hits:
+        """Hits scored exactly from the stored vectors (the index ranks by float16 rows)."""
         positions = indices[indices >= 0]
         cosines = np.full((len(positions), len(ASPECT_NAMES)), np.nan)
         if self.space is None:
@@ -120,9 +123,8 @@ class Searcher:
             cosines[:, 0] = rows @ query / np.where(norms > 0, norms, 1.0)
             score = cosines[:, 0]
         else:
-            query = self.space.transform(features.embedding[None], features.descriptors[None])[0]
             rows = self.space.transform(self.embeddings[positions], self.descriptors[positions])
-            cosines = self.space.aspect_cosines(query, rows).astype(np.float64)
+            cosines = self.space.aspect_cosines(transformed, rows).astype(np.float64)
             score = cosines @ _shares(weights)
         order = np.argsort(-score, kind="stable")
         return Hits(self.rows, positions[order], score[order], cosines[order], ASPECT_NAMES)

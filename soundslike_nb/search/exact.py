@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import TopK
+from ._common import TopK, exact_over
 
 __all__ = ["ExactBackend"]
 
@@ -35,14 +35,15 @@ class ExactBackend:
     def describe(self) -> str:
         return ""
 
-    def exact_limit(self, k: int) -> int:
-        """Allowed rows up to which a masked search gathers them (always: this is a scan)."""
-        return np.iinfo(np.int64).max
 
     def search(self, queries: np.ndarray, k: int, start: int, stop: int, *,
-               tie_ids: np.ndarray, exhaustive: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` internal ids and similarities of each unit query within ``[start, stop)``;
-        ties go to the lower ``tie_ids`` (library row), so results are deterministic."""
+               tie_ids: np.ndarray, exhaustive: bool = False,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` internal ids and similarities of each unit query within ``[start, stop)``
+        (among the sorted internal ids ``allowed`` when given); ties go to the lower
+        ``tie_ids`` (library row), so results are deterministic."""
+        if allowed is not None:
+            return exact_over(queries, k, allowed, self.reconstruct, tie_ids=tie_ids)
         ids = np.full((len(queries), k), -1, np.int64)
         sims = np.full((len(queries), k), -np.inf, np.float32)
         for q0 in range(0, len(queries), _QUERY_CHUNK):

@@ -37,7 +37,7 @@ __all__ = ["KINDS", "IndexSettings", "SearchResult", "SoundIndex", "make_backend
 #: The values ``kind`` accepts.
 KINDS = ("auto", "exact", "ivf")
 #: Bumped when the stored index changes in a way older readers cannot follow.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 DurationRange = tuple[float | None, float | None] | None
 _BACKENDS = {"exact": ExactBackend, "ivf": IvfBackend}
 
@@ -48,13 +48,14 @@ class IndexSettings:
 
     Args:
         kind: ``"exact"``, ``"ivf"`` or ``"auto"`` (exact up to ``exact_max_rows`` rows, or
-            where an IVF index would scan more than ``ivf_max_scan`` of the rows; else IVF).
-        exact_max_rows: measured by benchmarks/search.py (512-d, 2 cores): one exact query
-            takes 0.75 ms at 10k rows, 4-9 ms at 50k, 9.4 ms at 100k (90 ms at 1M); IVF 1.4 ms
-            at 100k and 4 ms at 1M at recall@10 ~0.975. Up to 50k exact stays interactive with
-            perfect recall and nothing to build.
-        ivf_max_scan: past this share of the rows a flat scan is as fast as IVF (which pays per
-            list) and exact; vectors whose neighbours spread over most lists end up exact.
+            where an IVF index cannot reach its target recall scanning at most
+            ``ivf_max_scan`` of the rows; else IVF).
+        exact_max_rows: measured by benchmarks/search.py on libraries shaped like real
+            sounds (2 cores): below it an exact scan answers any weighting within a few
+            milliseconds with perfect recall and nothing to build.
+        ivf_max_scan: the largest share of the rows a calibrated IVF query may scan before
+            an exact index is preferred (1.0: only when even a scan of every list's codes
+            misses the target, as on isotropic noise).
         ivf: how an IVF index is built and calibrated.
 
     Example:
@@ -63,8 +64,8 @@ class IndexSettings:
     """
 
     kind: str = "auto"
-    exact_max_rows: int = 50_000
-    ivf_max_scan: float = 0.25
+    exact_max_rows: int = 20_000
+    ivf_max_scan: float = 1.0
     ivf: IvfSettings = field(default_factory=IvfSettings)
 
     def __post_init__(self) -> None:
@@ -101,9 +102,10 @@ class SearchResult:
 
 
 def make_backend(vectors: np.ndarray, norms: np.ndarray, order: np.ndarray,
-                 settings: IndexSettings) -> ExactBackend | IvfBackend:
+                 settings: IndexSettings, *, blocks: np.ndarray | None = None
+                 ) -> ExactBackend | IvfBackend:
     """The backend ``settings`` asks for over rows ``order`` of ``vectors`` (internal order):
-    the one place ``kind="auto"`` is decided.
+    the one place ``kind="auto"`` is decided. ``blocks``: see :class:`SoundIndex`.
 
     Example:
         >>> vectors = np.eye(2, dtype=np.float32)
@@ -115,11 +117,23 @@ def make_backend(vectors: np.ndarray, norms: np.ndarray, order: np.ndarray,
         kind = "exact"
     if kind != "exact":
         cap = settings.ivf_max_scan if kind == "auto" else None
-        backend = IvfBackend.build(vectors, norms, order, settings=settings.ivf, max_scan=cap)
-        if cap is None or backend.scan_budget <= cap * len(order):
+        backend = IvfBackend.build(vectors, norms, order, settings=settings.ivf, max_scan=cap,
+                                   blocks=blocks)
+        if cap is None or backend.reaches_target:
             return backend
-        # Neighbours spread over most lists: a flat scan is as fast as IVF there, and exact.
+        # The codes cannot tell the neighbours apart (noise-like vectors): exact is safe.
     return ExactBackend(normalised(vectors, norms, order))
+
+
+def _check_blocks(blocks: Sequence[int] | None, dimension: int) -> np.ndarray | None:
+    if blocks is None:
+        return None
+    starts = np.asarray(blocks)
+    if (starts.ndim != 1 or not len(starts) or starts.dtype.kind not in "iu" or starts[0] != 0
+            or np.any(np.diff(starts) <= 0) or starts[-1] >= dimension):
+        raise ParameterError(f"blocks must be increasing column starts from 0 below "
+                             f"{dimension}, got {blocks!r}")
+    return starts.astype(np.int64)
 
 
 class SoundIndex:
@@ -130,6 +144,9 @@ class SoundIndex:
         durations: (n,) seconds.
         kind: shorthand for ``settings=IndexSettings(kind=...)``.
         settings: which backend (see :class:`IndexSettings`).
+        blocks: the first column of each block of columns that a query may weight on its
+            own (a :class:`~soundslike_nb.space.SimilaritySpace`'s aspects); an IVF index
+            then serves queries weighted unlike its rows by scans made for them.
 
     Example:
         >>> index = SoundIndex([[1, 0], [1, 1], [0, 1]], [0.5, 2.0, 9.0])
@@ -138,7 +155,8 @@ class SoundIndex:
     """
 
     def __init__(self, embeddings: Any, durations: Any, *, kind: str | None = None,
-                 settings: IndexSettings | None = None) -> None:
+                 settings: IndexSettings | None = None,
+                 blocks: Sequence[int] | None = None) -> None:
         if settings is None:
             settings = IndexSettings(kind=kind or "auto")
         elif kind is not None and kind != settings.kind:
@@ -154,7 +172,8 @@ class SoundIndex:
             norms[start:start + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
         valid = np.flatnonzero(norms > 0)
         order = valid[np.argsort(durations_s[valid], kind="stable")]
-        backend = make_backend(vectors, norms, order, settings)
+        backend = make_backend(vectors, norms, order, settings,
+                               blocks=_check_blocks(blocks, vectors.shape[1]))
         self._init(order, durations_s[order], len(vectors), vectors.shape[1], backend)
 
     def _init(self, order: np.ndarray, sorted_durations: np.ndarray, n_rows: int,
@@ -292,19 +311,21 @@ class SoundIndex:
             candidates = start + np.flatnonzero(allowed[start:stop])
             if len(candidates) == stop - start:
                 allowed = candidates = None  # the mask keeps the whole range
-        if stop <= start or (candidates is not None and len(candidates) == 0):
+        inside = (stop - start) if candidates is None else len(candidates)
+        if stop <= start or inside == 0:
             internal = np.full((len(queries), fetch), -1, np.int64)
             sims = np.full((len(queries), fetch), -np.inf, np.float32)
-        elif candidates is not None and (
-                exact or len(candidates) <= self._backend.exact_limit(fetch)):
-            internal, sims = exact_over(queries, fetch, candidates, self._backend.reconstruct,
+        elif self._backend.kind != "exact" and inside <= self._backend.exact_limit(fetch):
+            # few rows left: scoring them all is as fast as the index, and loses nothing
+            rows = np.arange(start, stop) if candidates is None else candidates
+            internal, sims = exact_over(queries, fetch, rows, self._backend.reconstruct,
                                         tie_ids=self._order)
-        elif candidates is not None:
-            internal, sims = self._backend.search(queries, fetch, start, stop,
-                                                  tie_ids=self._order, allowed=candidates)
         else:
             internal, sims = self._backend.search(queries, fetch, start, stop,
-                                                  tie_ids=self._order, exhaustive=exact)
+                                                  tie_ids=self._order, exhaustive=exact,
+                                                  allowed=candidates)
+        np.clip(sims, -1.0, 1.0, out=sims)  # float16 rows can put a twin at 1.00004
+        sims[internal < 0] = -np.inf
         ids = np.full(internal.shape, -1, np.int64)
         ids[internal >= 0] = self._order[internal[internal >= 0]]
         if fetch > k:

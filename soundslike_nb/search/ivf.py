@@ -1,10 +1,21 @@
-"""The approximate backend: a faiss IVF index over float16 codes, its build, the calibration of
-its scan budget, and its duration-filtered search.
+"""The approximate backend: faiss IVF over 4-bit PQ fast-scan codes, an exact re-rank of the
+candidates on float16 rows, and a second, small fast-scan index over the steerable blocks.
 
-Rows are added in the index's internal order (sorted by duration), so a duration range is one
-id range: faiss gets an ``IDSelectorRange`` and each query probes its nearest lists until it has
-scanned a calibrated number of rows *inside* the range. A selective filter probes more lists
-(all of them when the range is small) instead of losing recall.
+Rows are kept in the index's internal order (sorted by duration), so a duration range is one
+id range: faiss gets an ``IDSelectorRange`` (or a bitmap for an ``allowed`` mask). Three paths:
+
+- a query weighted like the rows (the library's default weighting) probes its nearest lists
+  until it has scanned a calibrated number of rows *inside* the range, then the best
+  ``rerank`` candidates are scored exactly on the stored float16 rows;
+- a steered query (its weight spread over the column blocks differs from the rows') scans every
+  list (fast-scan codes: a full scan costs a few milliseconds at a million rows) and, when its
+  weight on the small blocks (the descriptor aspects) is not negligible, the side index over
+  those blocks alone (one dimension per code, so a single small aspect keeps its detail); the
+  union of both candidate sets, ``steered_rerank`` of each, is scored exactly;
+- ``exhaustive``: every row in the range, scored on the float16 rows.
+
+A selective filter probes more lists (all of them when the range is small) instead of losing
+recall; :class:`~soundslike_nb.search.index.SoundIndex` scans very selective ones exactly.
 """
 
 from __future__ import annotations
@@ -20,111 +31,186 @@ from ._common import ROW_CHUNK, TopK, normalised
 
 __all__ = ["IvfBackend", "IvfSettings"]
 
-_QUERY_CHUNK = 1024
+_QUERY_CHUNK = 256
+_EMPTY = np.empty(0, np.uint8)
 
 
 @dataclass(frozen=True)
 class IvfSettings:
-    """How an IVF index is built and calibrated (the measured defaults).
+    """How an IVF index is built and calibrated (the measured defaults, benchmarks/search.py).
 
     Args:
         target_recall: recall@10 the scan budget is calibrated to, on the library itself.
-        calibration_queries: library rows used to calibrate (fewer: the budget jumps between
-            runs).
-        train_points_per_list: k-means sample per list (32 trains 1000 lists in ~7 s on 2 cores).
+        calibration_queries: library rows used to calibrate.
+        calibration_k: the k of that recall.
+        train_points_per_list: k-means sample per list.
         kmeans_iterations: k-means iterations.
-        budget_steps: scan budgets tried, in average lists (~25 % apart); starting at 8 is cheap
-            insurance for queries unlike any library row.
+        dims_per_code: dimensions per 4-bit PQ code of the main index (4: 150 codes for the
+            598-d fused rows, 75 bytes a row).
+        side_dims_per_code: the same for the side index over the steerable blocks (1: each
+            descriptor keeps its own 16 levels, so a single small aspect keeps its detail).
+        rerank: candidates scored exactly per query at the default weighting.
+        steered_rerank: candidates scored exactly per query and per index when steered.
+        steered_tolerance: how far a query's weight spread over the blocks may differ from the
+            rows' and still take the calibrated path.
+        budget_steps: scan budgets tried, in average lists (~25 % apart).
+
+    Example:
+        >>> IvfSettings(rerank=64).rerank
+        64
     """
 
     target_recall: float = 0.97
-    calibration_queries: int = 500
+    calibration_queries: int = 300
     calibration_k: int = 10
     train_points_per_list: int = 32
     kmeans_iterations: int = 10
-    budget_steps: tuple[int, ...] = (8, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160,
-                                     192, 256, 384, 512)
+    dims_per_code: int = 4
+    side_dims_per_code: int = 1
+    rerank: int = 200
+    steered_rerank: int = 500
+    steered_tolerance: float = 0.02
+    budget_steps: tuple[int, ...] = (4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128,
+                                     160, 192, 256, 384, 512)
+
+
+def _codes_index(faiss, dimension: int, nlist: int, dims_per_code: int, settings: IvfSettings):
+    """An untrained IVF fast-scan index (inner product, codes of the vectors themselves)."""
+    padded = _padded(dimension, dims_per_code)
+    index = faiss.IndexIVFPQFastScan(faiss.IndexFlatIP(padded), padded, nlist,
+                                     padded // dims_per_code, 4, faiss.METRIC_INNER_PRODUCT)
+    index.by_residual = False
+    index.cp.niter = settings.kmeans_iterations
+    index.cp.min_points_per_centroid = 1  # small libraries: no "provide more points" warning
+    index.cp.max_points_per_centroid = settings.train_points_per_list
+    index.pq.cp.min_points_per_centroid = 1
+    return index
+
+
+def _padded(dimension: int, dims_per_code: int) -> int:
+    """Columns rounded up to whole codes, and to an even number of codes (fast-scan packs
+    codes in pairs)."""
+    return math.ceil(dimension / (2 * dims_per_code)) * 2 * dims_per_code
+
+
+def _pad(block: np.ndarray, width: int) -> np.ndarray:
+    if block.shape[1] == width:
+        return np.ascontiguousarray(block, dtype=np.float32)
+    out = np.zeros((len(block), width), np.float32)
+    out[:, :block.shape[1]] = block
+    return out
 
 
 class IvfBackend:
-    """A trained, filled and calibrated faiss ``IndexIVFScalarQuantizer`` (fp16 codes).
+    """Fast-scan IVF codes + float16 rows (internal order) + an optional side index.
 
-    Build with :meth:`build`; ``scan_budget`` is the number of in-range rows a query scans.
+    Build with :meth:`build`; ``scan_budget`` is the number of in-range rows a query weighted
+    like the rows scans before its candidates are re-ranked.
     """
 
     kind = "ivf"
 
-    def __init__(self, faiss_index: Any, list_keys: np.ndarray, scan_budget: int,
-                 n_valid: int) -> None:
+    def __init__(self, faiss_index: Any, side_index: Any | None, rows16: np.ndarray,
+                 list_keys: np.ndarray, block_starts: np.ndarray, block_scales: np.ndarray,
+                 *, scan_budget: int, rerank: int, steered_rerank: int,
+                 steered_tolerance: float) -> None:
         self.faiss_index = faiss_index
+        self.side_index = side_index
+        self.rows16 = rows16
         self.list_keys = list_keys
+        self.block_starts = np.asarray(block_starts, np.int64)
+        self.block_scales = np.asarray(block_scales, np.float64)
         self.scan_budget = int(scan_budget)
-        self.n_valid = int(n_valid)
+        self.rerank = int(rerank)
+        self.steered_rerank = int(steered_rerank)
+        self.steered_tolerance = float(steered_tolerance)
+        self.n_valid = len(rows16)
+        self.reaches_target = True  # set by build's calibration
         self._list_of_cache: np.ndarray | None = None
-
-    def exact_limit(self, k: int) -> int:
-        """Allowed rows up to which a masked search scans them exactly: fewer than the scan
-        budget, and the IVF walk would visit every list anyway."""
-        return max(self.scan_budget, 4 * k)
 
     def describe(self) -> str:
         lists = self.faiss_index.nlist
-        return f", lists={lists}, scan={self.scan_budget * lists / max(self.n_valid, 1):.0f} lists"
+        side = ", side index" if self.side_index is not None else ""
+        return (f", lists={lists}, scan={self.scan_budget * lists / max(self.n_valid, 1):.0f}"
+                f" lists, rerank={self.rerank}{side}")
+
+    def exact_limit(self, k: int) -> int:
+        """Allowed rows up to which a masked search scores them all exactly: about what the
+        calibrated path scans anyway."""
+        return max(self.scan_budget // 4, self.steered_rerank, 4 * k)
 
     # -- building ----------------------------------------------------------------------------
 
     @classmethod
     def build(cls, vectors: np.ndarray, norms: np.ndarray, order: np.ndarray, *,
-              settings: IvfSettings = IvfSettings(), max_scan: float | None = None
-              ) -> IvfBackend:
+              settings: IvfSettings = IvfSettings(), max_scan: float | None = None,
+              blocks: np.ndarray | None = None) -> IvfBackend:
         """Train, fill and calibrate over rows ``order`` of ``vectors`` (internal order).
 
-        With ``max_scan`` (a share of the rows), a library that needs a bigger budget is not
-        calibrated further: its budget is every row, and the caller may prefer an exact index.
+        ``blocks``: the first column of each block a query may weight on its own (the
+        space's aspects); the side index covers every block after the first. With
+        ``max_scan`` (a share of the rows), a library that needs a bigger budget gets the
+        budget of every row (the caller may prefer an exact index).
         """
         import faiss
 
         n_valid, dimension = len(order), vectors.shape[1]
         if n_valid == 0:
             raise ParameterError("kind='ivf' needs at least one row with a nonzero norm, got 0")
+        starts = np.zeros(1, np.int64) if blocks is None else np.asarray(blocks, np.int64)
         nlist = max(1, round(math.sqrt(n_valid)))
         rng = np.random.default_rng(0)
-        points = settings.train_points_per_list
-        train_at = np.sort(rng.choice(n_valid, min(n_valid, nlist * points), False))
-        # float16 codes: half the bytes of IVF-Flat and a SIMD scanner, 4x faster per query
-        # here at the same recall; cosines move by ~1e-5. by_residual=False: codes are vectors.
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dimension), dimension, nlist, faiss.ScalarQuantizer.QT_fp16,
-            faiss.METRIC_INNER_PRODUCT, False,
-        )  # fmt: skip
-        index.cp.niter = settings.kmeans_iterations
-        index.cp.min_points_per_centroid = 1  # small libraries: no "provide more points" warning
-        index.cp.max_points_per_centroid = points
-        index.train(normalised(vectors, norms, order[train_at]))
-        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
-        probes = normalised(vectors, norms, order[probe_at])
-        truth = TopK(probes, settings.calibration_k + 1, tie_ids=np.arange(n_valid))
+        n_train = min(n_valid, max(nlist * settings.train_points_per_list, 4096))
+        train_at = np.sort(rng.choice(n_valid, n_train, False))
+        train = normalised(vectors, norms, order[train_at])
+        index = _codes_index(faiss, dimension, nlist, settings.dims_per_code, settings)
+        index.train(_pad(train, index.d))
+        side = None
+        if len(starts) > 1:
+            side = _codes_index(faiss, dimension - int(starts[1]), 1,
+                                settings.side_dims_per_code, settings)
+            side.train(_pad(train[:, starts[1]:], side.d))
+        rows16 = np.empty((n_valid, dimension), np.float16)
+        scales = np.zeros(len(starts))
+        bounds = [*starts, dimension]
         for start in range(0, n_valid, ROW_CHUNK):
             block = normalised(vectors, norms, order[start:start + ROW_CHUNK])
-            index.add(block)  # ids are sequential, so each list's ids stay sorted
-            truth.push(start, block)
-        index.make_direct_map()
-        list_of = faiss.vector_to_array(index.direct_map.array) >> 32
-        backend = cls(index, np.sort(list_of * n_valid + np.arange(n_valid)), 0, n_valid)
-        backend.scan_budget = backend._calibrate(probes, probe_at, truth.result()[0], settings,
-                                                 max_scan)
+            rows16[start:start + len(block)] = block
+            index.add(_pad(block, index.d))  # ids are sequential: each list's ids stay sorted
+            if side is not None:
+                side.add(_pad(block[:, starts[1]:], side.d))
+            for at in range(len(starts)):
+                width = np.linalg.norm(block[:, bounds[at]:bounds[at + 1]], axis=1)
+                scales[at] = max(scales[at], float(width.max(initial=0.0)))
+        list_of = np.concatenate([
+            np.full(index.invlists.list_size(lst), lst, np.int64) for lst in range(nlist)])
+        ids = np.concatenate([
+            faiss.rev_swig_ptr(index.invlists.get_ids(lst), index.invlists.list_size(lst)).copy()
+            for lst in range(nlist)])
+        backend = cls(index, side, rows16, np.sort(list_of * n_valid + ids), starts, scales,
+                      scan_budget=0, rerank=settings.rerank,
+                      steered_rerank=settings.steered_rerank,
+                      steered_tolerance=settings.steered_tolerance)
+        backend.scan_budget, backend.reaches_target = backend._calibrate(rng, settings, max_scan)
         return backend
 
-    def _calibrate(self, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray,
-                   settings: IvfSettings, max_scan: float | None) -> int:
-        """Smallest scan budget whose recall@k on library rows (itself left out) meets the target.
+    def _calibrate(self, rng: np.random.Generator, settings: IvfSettings,
+                   max_scan: float | None) -> tuple[int, bool]:
+        """Smallest scan budget whose recall@k on library rows (itself left out) meets the
+        target, and whether one does.
 
-        Recall only grows with the budget (each query probes a superset of lists), so bisect.
-        With ``max_scan``, the middle budget is checked first (cheap); only if it misses, the
-        largest allowed on a fifth of the probes: if even that misses, every row is the budget.
+        Recall grows with the budget (each query probes a superset of lists), so bisect. With
+        ``max_scan``, the largest allowed budget is checked first on a fifth of the probes:
+        if even that misses, every row is the budget and the target is not reached.
         """
         n_valid, nlist, k = self.n_valid, self.faiss_index.nlist, settings.calibration_k
-        expected = [set(row[(row >= 0) & (row != me)][:k]) for row, me in zip(truth, probe_at)]
+        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
+        probes = self.reconstruct(probe_at)
+        truth = TopK(probes, k + 1, tie_ids=np.arange(n_valid))
+        for start in range(0, n_valid, ROW_CHUNK):
+            truth.push(start, self.reconstruct(np.arange(start, min(n_valid, start + ROW_CHUNK))))
+        expected = [set(row[(row >= 0) & (row != me)][:k])
+                    for row, me in zip(truth.result()[0], probe_at)]
 
         def meets_target(budget: int, count: int | None = None) -> bool:
             found, _ = self.search(probes[:count], k + 1, 0, n_valid, budget=budget)
@@ -133,26 +219,19 @@ class IvfBackend:
             return hits >= settings.target_recall * sum(len(e) for e in wanted)
 
         budgets = sorted({min(n_valid, math.ceil(s * n_valid / nlist))
-                          for s in settings.budget_steps})
-        lo = 0
+                          for s in settings.budget_steps} | {n_valid})
         if max_scan is not None:
             budgets = [budget for budget in budgets if budget <= max_scan * n_valid]
-            if not budgets:
-                return n_valid
-            middle = (len(budgets) - 1) // 2
-            if not meets_target(budgets[middle]):
-                if not meets_target(budgets[-1], max(1, len(probes) // 5)):
-                    return n_valid
-                lo = middle + 1
-        budgets.append(n_valid)  # scanning every row is exact
-        hi = len(budgets) - 1
+        if not budgets or not meets_target(budgets[-1], max(1, len(probes) // 5)):
+            return n_valid, False  # every list: only the codes' resolution limits recall
+        lo, hi = 0, len(budgets) - 1
         while lo < hi:
             mid = (lo + hi) // 2
             if meets_target(budgets[mid]):
                 hi = mid
             else:
                 lo = mid + 1
-        return budgets[lo]
+        return budgets[lo], True
 
     # -- searching ---------------------------------------------------------------------------
 
@@ -160,56 +239,138 @@ class IvfBackend:
                tie_ids: np.ndarray | None = None, exhaustive: bool = False,
                budget: int | None = None, allowed: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Probe each unit query's nearest lists until ``budget`` rows inside [start, stop) are
-        seen (every row with ``exhaustive``); internal ids and similarities, best first.
+        """Top ``k`` internal ids and similarities of each unit query inside [start, stop).
+
         ``allowed`` (sorted internal ids inside the range) keeps only those rows, and the
-        budget counts only them."""
+        budget counts only them; ``exhaustive`` scores every row in the range.
+        """
+        tie_ids = np.arange(self.n_valid) if tie_ids is None else tie_ids
+        if exhaustive:
+            candidates = np.arange(start, stop) if allowed is None else allowed
+            top = TopK(queries, k, tie_ids=tie_ids)
+            for at in range(0, len(candidates), ROW_CHUNK):
+                ids = candidates[at:at + ROW_CHUNK]
+                top.push(0, self.reconstruct(ids), ids)
+            return top.result()
+        ids = np.full((len(queries), k), -1, np.int64)
+        sims = np.full((len(queries), k), -np.inf, np.float32)
+        steered = self._steered(queries) if budget is None else np.zeros(len(queries), bool)
+        filters = self._filters(start, stop, allowed)
+        for group in (np.flatnonzero(~steered), np.flatnonzero(steered)):
+            for q0 in range(0, len(group), _QUERY_CHUNK):
+                at = group[q0:q0 + _QUERY_CHUNK]
+                chunk = np.ascontiguousarray(queries[at], dtype=np.float32)
+                if steered[at[0]]:
+                    found = self._steered_candidates(chunk, filters)
+                else:
+                    found = self._probe(chunk, max(self.rerank, k), filters,
+                                        self.scan_budget if budget is None else budget)
+                ids[at], sims[at] = self._rerank(chunk, found, k, tie_ids)
+        return ids, sims
+
+    def _steered(self, queries: np.ndarray) -> np.ndarray:
+        """Queries whose weight spread over the blocks differs from the rows' (see module)."""
+        if len(self.block_starts) < 2:
+            return np.zeros(len(queries), bool)
+        spread = self._spread(queries)
+        rows = self.block_scales ** 2 / max(float((self.block_scales ** 2).sum()), 1e-30)
+        return np.abs(spread - rows).max(axis=1) > self.steered_tolerance
+
+    def _spread(self, queries: np.ndarray) -> np.ndarray:
+        """(q, blocks): each block's share of the largest score a query can give a row."""
+        bounds = [*self.block_starts, queries.shape[1]]
+        bound = np.stack([np.linalg.norm(queries[:, bounds[i]:bounds[i + 1]], axis=1)
+                          * self.block_scales[i] for i in range(len(self.block_starts))], axis=1)
+        return bound / np.maximum(bound.sum(axis=1, keepdims=True), 1e-30)
+
+    def _filters(self, start: int, stop: int, allowed: np.ndarray | None):
+        """(selector, rows per list inside the filter, rows inside, keep-alive buffer)."""
         import faiss
 
-        index, n_valid = self.faiss_index, self.n_valid
-        if budget is None:
-            budget = n_valid if exhaustive else self.scan_budget
-        nlist = index.nlist
+        nlist = self.faiss_index.nlist
         if allowed is None:
-            list_base = np.arange(nlist, dtype=np.int64) * n_valid
+            list_base = np.arange(nlist, dtype=np.int64) * self.n_valid
             counts = (np.searchsorted(self.list_keys, list_base + stop)
                       - np.searchsorted(self.list_keys, list_base + start))
-            need = min(stop - start, max(budget, k))
-            selector = (faiss.IDSelectorRange(start, stop, True) if stop - start < n_valid
+            selector = (faiss.IDSelectorRange(start, stop, True) if stop - start < self.n_valid
                         else None)
-        else:
-            counts = np.bincount(self._list_of()[allowed], minlength=nlist)
-            need = min(len(allowed), max(budget, k))
-            bitmap = np.zeros(n_valid, bool)
-            bitmap[allowed] = True
-            bits = np.packbits(bitmap, bitorder="little")
-            selector = faiss.IDSelectorBitmap(n_valid, faiss.swig_ptr(bits))
-        # search_preassigned is single-threaded in faiss's default parallel_mode 0; mode 3
-        # spreads a batch's queries over faiss's threads (one query runs on one either way).
-        index.parallel_mode = 3
-        ids = np.empty((len(queries), k), np.int64)
-        sims = np.empty((len(queries), k), np.float32)
-        for q0 in range(0, len(queries), _QUERY_CHUNK):
-            chunk = np.ascontiguousarray(queries[q0:q0 + _QUERY_CHUNK])
-            coarse_sims, coarse = index.quantizer.search(chunk, nlist)
-            ordered_counts = counts[coarse]
-            n_probe = (np.cumsum(ordered_counts, axis=1) < need).sum(axis=1) + 1
-            width = int(min(nlist, n_probe.max()))
-            assign = np.ascontiguousarray(coarse[:, :width])
-            skip = (np.arange(width) >= n_probe[:, None]) | (ordered_counts[:, :width] == 0)
-            assign[skip] = -1  # faiss skips lists numbered -1
-            params = faiss.SearchParametersIVF(nprobe=width)
+            return selector, counts, stop - start, None
+        counts = np.bincount(self._list_of()[allowed], minlength=nlist)
+        bitmap = np.zeros(self.n_valid, bool)
+        bitmap[allowed] = True
+        bits = np.packbits(bitmap, bitorder="little")
+        selector = faiss.IDSelectorBitmap(self.n_valid, faiss.swig_ptr(bits))
+        return selector, counts, len(allowed), bits
+
+    def _probe(self, chunk: np.ndarray, fetch: int, filters, budget: int) -> np.ndarray:
+        """Candidates of the main index, probing lists until ``budget`` filtered rows."""
+        import faiss
+
+        index = self.faiss_index
+        selector, counts, inside, _ = filters
+        nlist = index.nlist
+        padded = _pad(chunk, index.d)
+        coarse_sims, coarse = index.quantizer.search(padded, nlist)
+        ordered_counts = counts[coarse]
+        need = min(inside, max(budget, fetch))
+        n_probe = (np.cumsum(ordered_counts, axis=1) < need).sum(axis=1) + 1
+        width = int(min(nlist, n_probe.max()))
+        assign = np.ascontiguousarray(coarse[:, :width])
+        skip = (np.arange(width) >= n_probe[:, None]) | (ordered_counts[:, :width] == 0)
+        assign[skip] = -1  # faiss skips lists numbered -1
+        params = faiss.SearchParametersIVF(nprobe=width)
+        if selector is not None:
+            params.sel = selector
+        ids = np.empty((len(chunk), fetch), np.int64)
+        sims = np.empty((len(chunk), fetch), np.float32)
+        index.search_preassigned_c(
+            len(chunk), faiss.swig_ptr(padded), fetch, faiss.swig_ptr(assign),
+            faiss.swig_ptr(np.ascontiguousarray(coarse_sims[:, :width])),
+            faiss.swig_ptr(sims), faiss.swig_ptr(ids), False, params,
+        )  # fmt: skip
+        return ids
+
+    def _steered_candidates(self, chunk: np.ndarray, filters) -> np.ndarray:
+        """The union of the main index's full scan and the side index's candidates."""
+        import faiss
+
+        selector, _, inside, _ = filters
+        fetch = min(self.steered_rerank, max(inside, 1))
+        spread = self._spread(chunk)
+        found = []
+        params = faiss.SearchParametersIVF(nprobe=self.faiss_index.nlist)
+        if selector is not None:
+            params.sel = selector
+        if spread[:, 0].max() > self.steered_tolerance or self.side_index is None:
+            found.append(self.faiss_index.search(_pad(chunk, self.faiss_index.d), fetch,
+                                                 params=params)[1])
+        if self.side_index is not None and (1 - spread[:, 0]).max() > self.steered_tolerance:
+            side_params = faiss.SearchParametersIVF(nprobe=1)
             if selector is not None:
-                params.sel = selector
-            part_ids, part_sims = ids[q0:q0 + len(chunk)], sims[q0:q0 + len(chunk)]
-            index.search_preassigned_c(
-                len(chunk), faiss.swig_ptr(chunk), k, faiss.swig_ptr(assign),
-                faiss.swig_ptr(np.ascontiguousarray(coarse_sims[:, :width])),
-                faiss.swig_ptr(part_sims), faiss.swig_ptr(part_ids), False, params,
-            )  # fmt: skip
-        np.clip(sims, -1.0, 1.0, out=sims)  # float16 codes can put a twin at 1.00004
-        sims[ids < 0] = -np.inf
+                side_params.sel = selector
+            side_rows = chunk[:, self.block_starts[1]:]
+            found.append(self.side_index.search(_pad(side_rows, self.side_index.d), fetch,
+                                                params=side_params)[1])
+        return np.concatenate(found, axis=1)
+
+    def _rerank(self, chunk: np.ndarray, found: np.ndarray, k: int, tie_ids: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` of each query among its candidates (float16 rows, float32 sums)."""
+        ids = np.full((len(chunk), k), -1, np.int64)
+        sims = np.full((len(chunk), k), -np.inf, np.float32)
+        for row, (query, candidates) in enumerate(zip(chunk, found)):
+            candidates = np.unique(candidates[candidates >= 0])
+            if not len(candidates):
+                continue
+            scores = self.reconstruct(candidates) @ query
+            order = np.lexsort((tie_ids[candidates], -scores))[:k]
+            ids[row, :len(order)] = candidates[order]
+            sims[row, :len(order)] = scores[order]
         return ids, sims
+
+    def reconstruct(self, internal: np.ndarray) -> np.ndarray:
+        """The stored (float16-rounded) unit rows of internal ids, as float32."""
+        return np.asarray(self.rows16[internal], dtype=np.float32)
 
     def _list_of(self) -> np.ndarray:
         """The list of each internal id (from the sorted list keys, made once)."""
@@ -219,19 +380,19 @@ class IvfBackend:
             self._list_of_cache = list_of
         return self._list_of_cache
 
-    def reconstruct(self, internal: np.ndarray) -> np.ndarray:
-        """The stored (float16-rounded) unit rows of internal ids."""
-        return self.faiss_index.reconstruct_batch(internal).reshape(len(internal), -1)
-
     # -- storage -----------------------------------------------------------------------------
 
     def to_stored(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Header fields and arrays; the faiss index comes first, so that it can be read
-        memory-mapped straight from the file."""
+        """Header fields and arrays (the float16 rows are read back memory-mapped)."""
         import faiss
 
-        return ({"scan_budget": self.scan_budget},
-                {"faiss": faiss.serialize_index(self.faiss_index), "list_keys": self.list_keys})
+        side = _EMPTY if self.side_index is None else faiss.serialize_index(self.side_index)
+        return ({"scan_budget": self.scan_budget, "rerank": self.rerank,
+                 "steered_rerank": self.steered_rerank,
+                 "steered_tolerance": self.steered_tolerance},
+                {"rows16": self.rows16, "faiss": faiss.serialize_index(self.faiss_index),
+                 "side": side, "list_keys": self.list_keys, "block_starts": self.block_starts,
+                 "block_scales": self.block_scales})
 
     @classmethod
     def from_stored(cls, header: dict[str, Any], arrays: dict[str, np.ndarray], *,
@@ -240,13 +401,17 @@ class IvfBackend:
         import faiss
 
         try:
-            if mmap and offsets.get("faiss") == 0:
-                index = faiss.read_index(path, faiss.IO_FLAG_MMAP)
-            else:
-                index = faiss.deserialize_index(np.asarray(arrays["faiss"]))
+            index = faiss.deserialize_index(np.asarray(arrays["faiss"]))
+            side = (faiss.deserialize_index(np.asarray(arrays["side"]))
+                    if len(arrays["side"]) else None)
         except RuntimeError as exc:
             raise ValueError(f"unreadable faiss index ({exc})") from None
-        if index.ntotal != n_valid or index.d != dimension:
-            raise ValueError(f"faiss index of {index.ntotal}x{index.d}, expected "
-                             f"{n_valid}x{dimension}")
-        return cls(index, np.asarray(arrays["list_keys"]), header["scan_budget"], n_valid)
+        rows16 = arrays["rows16"]
+        if index.ntotal != n_valid or rows16.shape != (n_valid, dimension):
+            raise ValueError(f"faiss index of {index.ntotal} rows and stored rows of shape "
+                             f"{rows16.shape}, expected {n_valid}x{dimension}")
+        return cls(index, side, rows16, np.asarray(arrays["list_keys"]),
+                   np.asarray(arrays["block_starts"]), np.asarray(arrays["block_scales"]),
+                   scan_budget=header["scan_budget"], rerank=header["rerank"],
+                   steered_rerank=header["steered_rerank"],
+                   steered_tolerance=header["steered_tolerance"])
