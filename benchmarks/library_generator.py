@@ -173,7 +173,8 @@ def statistics(rows: np.ndarray, *, k: int = 20, seed: int = 0) -> dict[str, flo
     sims = unit[probe] @ unit.T
     distances = np.sqrt(np.maximum(2.0 - 2.0 * sims, 0.0))
     # itself and byte-identical copies (the demo's sounds are also in perturb) are no neighbours
-    twins = distances < 1e-4
+    twins = distances < 2e-3  # float32 puts a row ~5e-4 from itself
+    twins[np.arange(len(probe)), probe] = True
     sims[twins] = -np.inf
     distances[twins] = np.inf
     nearest = np.sort(np.partition(distances, k, axis=1)[:, :k], axis=1)
@@ -211,8 +212,8 @@ def calibrate(target: dict[str, float], n_rows: int, base: GeneratorParams
               ) -> GeneratorParams:
     """A small grid search around ``base`` for the statistics nearest ``target``."""
     best, best_distance = base, math.inf
-    for latent, sound, noise in itertools.product((8, 12, 16, 24), (0.15, 0.25, 0.4),
-                                                  (0.2, 0.35, 0.6)):
+    for latent, sound, noise in itertools.product((8, 12, 16), (0.05, 0.1, 0.2),
+                                                  (0.1, 0.2, 0.35)):
         params = replace(base, latent_dim=latent, sound_spread=sound, embedding_noise=noise)
         ours = statistics(fused_rows(*generate(n_rows, seed=1, params=params)[:2]))
         distance = _distance(ours, target)

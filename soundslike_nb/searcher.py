@@ -18,6 +18,7 @@ import pandas as pd
 from .analysis import SoundFeatures
 from .errors import ParameterError
 from .search import Hits, IndexSettings, SoundIndex
+from .search._common import one_blas_thread
 from .search.index import INDEX_FORMAT
 from .sidecar import SidecarStore, sidecar_key
 from .space import ASPECT_NAMES, DEFAULT_WEIGHTS, SimilaritySpace, check_weights
@@ -88,6 +89,13 @@ class Searcher:
         (a boolean mask over the library rows) keeps only the rows marked True (tags, say),
         with no loss of recall however few they are.
         """
+        with one_blas_thread():  # one query: small products, no BLAS threads to wake
+            return self._search(features, k=k, duration=duration, weights=weights,
+                                exclude=exclude, allowed=allowed)
+
+    def _search(self, features: SoundFeatures, *, k: int, duration: DurationRange,
+                weights: Mapping[str, float] | None, exclude: int | None,
+                allowed: np.ndarray | None) -> Hits:
         merged = check_weights(weights)
         if self.space is None:
             if self.descriptors is None and any(

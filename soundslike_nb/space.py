@@ -47,7 +47,6 @@ _MIN_ROWS_TO_WHITEN = 8       # fewer sounds: the CNN block is only square-roote
 _MAX_FIT_ROWS = 100_000       # a covariance of 512 dims is well estimated from this many rows
 _CHUNK_ROWS = 65_536
 _CLIP_SD = 5.0
-_FEW_ROWS = 128               # transforms of up to this many rows avoid BLAS threading
 
 
 def check_weights(weights: Mapping[str, float] | None, *,
@@ -252,12 +251,7 @@ class SimilaritySpace:
         vectors = _signed_sqrt_unit(embeddings)
         if self._cnn_projection is None:
             return vectors
-        centred = vectors - self._cnn_mean
-        if len(centred) <= _FEW_ROWS:
-            # A query and its hits: einsum's own loop, not BLAS threads that a busy machine
-            # takes milliseconds to wake for a 512 x 512 product.
-            return _unit_rows(np.einsum("ij,jk->ik", centred, self._cnn_projection))
-        return _unit_rows(centred @ self._cnn_projection)
+        return _unit_rows((vectors - self._cnn_mean) @ self._cnn_projection)
 
     def query_weights(self, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """(total,) multiplier for a transformed query: ``(q * m) @ row = sum w_i cos_i / sum w``.

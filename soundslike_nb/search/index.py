@@ -9,6 +9,7 @@ decides which (``kind="auto"``). Zero-norm rows never match.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ._common import (
+    FEW_QUERIES,
     ROW_CHUNK,
     check_allowed,
     check_duration,
@@ -28,6 +30,7 @@ from ._common import (
     exact_over,
     is_int,
     normalised,
+    one_blas_thread,
 )
 from .exact import ExactBackend
 from .ivf import IvfBackend, IvfSettings
@@ -225,8 +228,10 @@ class SoundIndex:
         unit_queries = self._check_queries(queries)
         excluded = self._check_exclude(exclude, len(unit_queries))
         mask = check_allowed(allowed, self._n_rows)
-        return self._search(unit_queries, check_k(k), self._range(duration), excluded,
-                            exact=exact, allowed=None if mask is None else mask[self._order])
+        with (one_blas_thread() if len(unit_queries) <= FEW_QUERIES
+              else contextlib.nullcontext()):
+            return self._search(unit_queries, check_k(k), self._range(duration), excluded,
+                                exact=exact, allowed=None if mask is None else mask[self._order])
 
     def similar_to_rows(self, rows: int | Sequence[int], *, k: int = 10,
                         duration: DurationRange = None) -> SearchResult:
