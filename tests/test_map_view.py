@@ -264,8 +264,8 @@ def test_hover_shows_name_folder_and_duration_escaped(state, library):
         name, folder = library.rows["name"].iloc[position], folders[position]
         assert trace.hovertext[position] == html.escape(name)
         expected_folder = html.escape(folder) if folder else "(top)"
-        assert list(trace.customdata[position]) == [
-            expected_folder, format_duration(library.rows["duration"].iloc[position])]
+        assert list(trace.customdata[position]) == [  # no labels: no third line
+            expected_folder, format_duration(library.rows["duration"].iloc[position]), ""]
     assert "&lt;i&gt;" in trace.customdata[4][0] and "<i>" not in trace.customdata[4][0]
     assert "&lt;script&gt;" in trace.hovertext[5]
 

@@ -1,9 +1,10 @@
 """The library map as a plotly FigureWidget, drawn from an :class:`AppState`.
 
-Five traces: the library (name, folder and duration on hover; coloured by nothing, duration or
-top-level folder; faint outside the duration range), the current results (marked with their
-rank), the selected sound, the query, and a ring on the sound that plays. A click on any point
-selects that library sound; the view never searches by itself.
+Five traces: the library (name, folder, duration and labels on hover; coloured by nothing,
+duration, top-level folder or label; faint outside the duration range), the current results
+(marked with their rank), the selected sound, the query, and a ring on the sound that plays. A
+click on any point selects that library sound; with a :class:`~.labelling.Labelling`, a box or
+lasso chooses sounds to label. The view never searches by itself.
 
 How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
 keeps its own copy of the figure and applies each update message to it as sent, including the
@@ -28,19 +29,25 @@ from plotly.colors import qualitative
 
 from ..errors import ParameterError
 from .formatting import format_duration
+from .labelling import Labelling
 from .state import AppState
 
-__all__ = ["COLOUR_BY", "MapView"]
+__all__ = ["COLOUR_BY", "DRAGMODES", "MapView"]
 
 #: Above this many points the map draws with WebGL (SVG gets slow past a few thousand).
 WEBGL_ABOVE = 5000
 #: What the library points can be coloured by.
-COLOUR_BY = ("none", "duration", "folder")
+COLOUR_BY = ("none", "duration", "folder", "label")
+#: What a drag on the map can do: move it, or choose sounds with a lasso or a box.
+DRAGMODES = ("pan", "lasso", "select")
 #: At most this many colours for top-level folders; past that the smallest share "other".
 MAX_FOLDER_COLOURS = 20
 TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
+#: The legend's group of sounds with no label and no suggestion (grey, like "other").
+NO_LABEL = "(none)"
 _LIBRARY, _RESULTS, _SELECTION, _QUERY, _PLAYING = range(5)
 _GREY = "#8a94a6"
+_NO_LABEL_COLOUR = "#c9ced8"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
 _PLAYING_COLOUR = "#12a4b6"
@@ -49,11 +56,12 @@ _LABELLED_RANKS = 10  # results whose rank is written beside their point
 _FOLDER_PALETTE = [colour for colour in qualitative.Dark24
                    if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
 _IN_RANGE, _OUT_OF_RANGE = 0.85, 0.12
+_SUGGESTED = 0.4  # a suggested label is drawn at this share of a given label's opacity
 _FOLDER_LINE = '<span style="color:#5f6878;font-size:11px">{}</span>'
 # Name, folder (small, grey), duration: the per-point parts travel once, as hovertext and
 # customdata, and the markup once, in the template.
 _LIBRARY_HOVER = ("%{hovertext}<br>" + _FOLDER_LINE.format("%{customdata[0]}")
-                  + "<br>%{customdata[1]}<extra></extra>")
+                  + "<br>%{customdata[1]}%{customdata[2]}<extra></extra>")
 
 
 class MapView:
@@ -61,8 +69,11 @@ class MapView:
 
     Args:
         state: the app state drawn (it must have a map, ``AppState(atlas=...)``).
-        colour_by: ``"none"`` (one grey), ``"duration"`` (log scale) or ``"folder"`` (the
-            top-level folder of each sound within its library folder).
+        labelling: where a box or lasso on the map puts the sounds it chooses (and whose
+            suggestions the label colouring shows); ``None``: the map only selects by click.
+        colour_by: ``"none"`` (one grey), ``"duration"`` (log scale), ``"folder"`` (the
+            top-level folder of each sound within its library folder) or ``"label"`` (each
+            sound's first label; a suggested label faded).
         width, height: the figure's size in pixels.
 
     Example:
@@ -70,9 +81,10 @@ class MapView:
         >>> view.figure  # the FigureWidget to display  # doctest: +SKIP
     """
 
-    def __init__(self, state: AppState, *, colour_by: str = "none",
-                 width: int = 540, height: int = 520) -> None:
+    def __init__(self, state: AppState, *, labelling: Labelling | None = None,
+                 colour_by: str = "none", width: int = 540, height: int = 520) -> None:
         self.state = state
+        self.labelling = labelling
         atlas = state.atlas
         if atlas is None:
             raise ParameterError("the state has no map (AppState(atlas=None)): nothing to draw")
@@ -86,13 +98,10 @@ class MapView:
         library_trace = scatter(
             x=coordinates[:, 0], y=coordinates[:, 1], mode="markers", name="library",
             hovertext=[html.escape(str(name)) for name in rows["name"]],
-            customdata=np.array([[html.escape(folder), format_duration(seconds)]
-                                 for folder, seconds in zip(self._folder_labels,
-                                                            self._durations_s.tolist())],
-                                dtype=object).reshape(len(rows), 2),
+            customdata=self._customdata(),
             hovertemplate=_LIBRARY_HOVER, hoverlabel=_hover_label(_GREY),
             marker={"size": 8 if len(rows) <= 2000 else 4, "line": {"width": 0},
-                    "opacity": _opacity(self._inside), **self._colouring(self._colour_by)})
+                    **self._colouring(self._colour_by)})
         highlights = self._highlights()
         self.figure = go.FigureWidget(
             data=[
@@ -128,12 +137,28 @@ class MapView:
         self.figure.data[_LIBRARY].on_click(self._clicked_library)
         self.figure.data[_RESULTS].on_click(self._clicked_result)
         state.observe(self.update)
+        if labelling is not None:
+            self.figure.data[_LIBRARY].on_selection(self._chosen)
+            self.figure.data[_LIBRARY].on_deselect(self._unchosen)
+            labelling.observe(self._labels_changed)
 
     # -- drawing -----------------------------------------------------------------------------
 
     @property
+    def dragmode(self) -> str:
+        """What a drag on the map does: ``"pan"``, ``"lasso"`` or ``"select"`` (a box)."""
+        return self.figure.layout.dragmode
+
+    @dragmode.setter
+    def dragmode(self, value: str) -> None:
+        if value not in DRAGMODES:
+            raise ParameterError(f"dragmode must be one of {', '.join(DRAGMODES)}; "
+                                 f"got {value!r}")
+        self.figure.layout.dragmode = value
+
+    @property
     def colour_by(self) -> str:
-        """What colours the library points: ``"none"``, ``"duration"`` or ``"folder"``."""
+        """What colours the library points: one of :data:`COLOUR_BY`."""
         return self._colour_by
 
     @colour_by.setter
@@ -176,7 +201,7 @@ class MapView:
             inside = self.state.in_range()
             if not np.array_equal(inside, self._inside):
                 self._inside = inside
-                self._style_library({"opacity": _opacity(inside)})
+                self._style_library({"opacity": _opacity(inside, self._faded)})
         if changed & {"results", "query"}:
             self._restyle(self._highlights())
         elif "selection" in changed:
@@ -200,7 +225,21 @@ class MapView:
             trace_indexes=traces)
 
     def _colouring(self, colour_by: str) -> dict:
-        """The library marker's colour properties for ``colour_by``."""
+        """The library marker's colour properties for ``colour_by``, with its opacity (a
+        suggested label is fainter than a given one)."""
+        self._faded = None
+        colours = self._colours(colour_by)
+        return {**colours, "opacity": _opacity(self._inside, self._faded)}
+
+    def _colours(self, colour_by: str) -> dict:
+        if colour_by == "label":
+            from ..labels import map_labels
+
+            suggestions = None if self.labelling is None else self.labelling.suggestions
+            layer = map_labels(self.state.library, suggestions)
+            codes, labels = _label_groups(layer["label"].fillna("").tolist())
+            self._faded = layer["suggested"].to_numpy(dtype=bool)
+            return _categorical(codes, labels, "label")
         if colour_by == "duration":
             values = np.log10(np.maximum(self._durations_s, 1e-3))
             low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
@@ -208,20 +247,41 @@ class MapView:
                     "cmax": high if high > low else low + 1.0, "showscale": True,
                     "colorbar": _duration_colourbar(self._durations_s)}
         if colour_by == "folder":
-            codes, labels = _folder_groups(self._folder_labels)
-            count = len(labels)
-            # A colour bar of one band per folder is the legend; codes run bottom to top.
-            by_code = _group_colours(labels)[::-1]
-            scale = [[bound / count, colour] for code, colour in enumerate(by_code)
-                     for bound in (code, code + 1)]
-            return {"color": codes, "colorscale": scale, "cmin": -0.5, "cmax": count - 0.5,
-                    "showscale": True,
-                    "colorbar": {"title": {"text": "folder"}, "thickness": 12,
-                                 "tickvals": list(range(count - 1, -1, -1)),
-                                 "tickfont": {"size": 10},
-                                 "ticktext": [html.escape(_shortened(label))
-                                              for label in labels]}}
+            return _categorical(*_folder_groups(self._folder_labels), "folder")
         return {"color": _GREY, "showscale": False}
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def _labels(self) -> list[tuple[str, ...]]:
+        return list(self.state.library.tags)
+
+    def _customdata(self) -> np.ndarray:
+        """Per point: folder, duration, and its labels as a hover line (``""`` for none)."""
+        labels = self._labels()
+        return np.array(
+            [[html.escape(folder), format_duration(seconds),
+              ("<br>" + html.escape(", ".join(tags))) if tags else ""]
+             for folder, seconds, tags in zip(self._folder_labels, self._durations_s.tolist(),
+                                              labels)],
+            dtype=object).reshape(len(labels), 3)
+
+    def _labels_changed(self, changed: frozenset[str]) -> None:
+        """Labels or suggestions changed: new hovers (labels) and, coloured by label, colours."""
+        if not changed & {"tags", "suggestions"}:
+            return
+        marker = self._colouring(self._colour_by) if self._colour_by == "label" else None
+        with self.figure.batch_update():
+            library = self.figure.data[_LIBRARY]
+            if "tags" in changed:
+                library.customdata = self._customdata()
+            if marker is not None:
+                library.marker.update(marker, overwrite=True)
+
+    def _chosen(self, _trace, points, _selector) -> None:
+        self.labelling.choose(points.point_inds)
+
+    def _unchosen(self, _trace, _points) -> None:
+        self.labelling.choose([])
 
     def _highlights(self) -> dict[int, dict]:
         """x, y, text and hovertext of the results, selection, query and playing traces (small
@@ -279,11 +339,47 @@ def _hover_label(border: str) -> dict:
     return {"bgcolor": "white", "bordercolor": border, "font": {"color": "#1a1a1a"}}
 
 
-def _opacity(inside: np.ndarray) -> float | np.ndarray:
+def _opacity(inside: np.ndarray, faded: np.ndarray | None = None) -> float | np.ndarray:
     # float32: half the bytes of a library's worth of opacities, and plenty for an opacity.
-    if inside.all():
+    if inside.all() and (faded is None or not faded.any()):
         return _IN_RANGE
-    return np.where(inside, _IN_RANGE, _OUT_OF_RANGE).astype(np.float32)
+    opacity = np.where(inside, _IN_RANGE, _OUT_OF_RANGE).astype(np.float32)
+    if faded is not None:
+        opacity[faded] *= _SUGGESTED
+    return opacity
+
+
+def _categorical(codes: np.ndarray, labels: list[str], title: str) -> dict:
+    """Marker colours for sounds in groups (codes from :func:`_folder_groups` or
+    :func:`_label_groups`): a colour bar of one band per group is the legend."""
+    count = len(labels)
+    by_code = _group_colours(labels)[::-1]  # codes run bottom to top
+    scale = [[bound / count, colour] for code, colour in enumerate(by_code)
+             for bound in (code, code + 1)]
+    return {"color": codes, "colorscale": scale, "cmin": -0.5, "cmax": count - 0.5,
+            "showscale": True,
+            "colorbar": {"title": {"text": title}, "thickness": 12,
+                         "tickvals": list(range(count - 1, -1, -1)), "tickfont": {"size": 10},
+                         "ticktext": [html.escape(_shortened(label)) for label in labels]}}
+
+
+def _label_groups(shown: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each sound's group for colouring by label (``shown``: its label, own or suggested, as
+    :func:`~soundslike_nb.labels.map_labels` picks it; ``""`` for none): the largest labels keep
+    a colour of their own, the rest share ``other``, unlabelled sounds are :data:`NO_LABEL`.
+    Returns (codes, legend labels), codes counted as :func:`_folder_groups` counts them."""
+    groups = [label or NO_LABEL for label in shown]
+    counts = Counter(label for label in groups if label != NO_LABEL)
+    largest = sorted(counts, key=lambda label: (-counts[label], label))
+    named = largest[:MAX_FOLDER_COLOURS - 2]  # room for "other" and "(none)"
+    legend = sorted(named)
+    if len(named) < len(largest):
+        legend.append(OTHER_FOLDERS)
+    legend.append(NO_LABEL)
+    index = {label: len(legend) - 1 - position for position, label in enumerate(legend)}
+    other = index.get(OTHER_FOLDERS)
+    codes = np.array([index.get(label, other) for label in groups], dtype=np.uint8)
+    return codes, legend
 
 
 def _folder_label(folder: str) -> str:
@@ -314,7 +410,8 @@ def _folder_groups(folder_labels: list[str]) -> tuple[np.ndarray, list[str]]:
 
 def _group_colours(labels: list[str]) -> list[str]:
     palette = iter(_FOLDER_PALETTE)
-    return [_GREY if label == OTHER_FOLDERS else next(palette) for label in labels]
+    return [_GREY if label == OTHER_FOLDERS else _NO_LABEL_COLOUR if label == NO_LABEL
+            else next(palette) for label in labels]
 
 
 def _shortened(text: str, limit: int = 24) -> str:

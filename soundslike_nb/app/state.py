@@ -112,6 +112,7 @@ class AppState:
         self._duration: DurationRange = _checked_range(duration)
         self._relative_duration = _checked_factor(relative_duration)
         self._weights = check_weights(weights)
+        self._label_filter: tuple[str, ...] = ()
         self._listeners: list[Listener] = []
 
     # -- observing ---------------------------------------------------------------------------
@@ -184,6 +185,18 @@ class AppState:
             low = window[0] if low is None else max(low, window[0])
             high = window[1] if high is None else min(high, window[1])
         return (low, high)
+
+    @property
+    def label_filter(self) -> tuple[str, ...]:
+        """Results carry at least one of these labels; ``()`` for any sound."""
+        return self._label_filter
+
+    @label_filter.setter
+    def label_filter(self, labels: tuple[str, ...] | list[str]) -> None:
+        labels = tuple(str(label) for label in labels)
+        if labels != self._label_filter:
+            self._label_filter = labels
+            self._search("labels")
 
     @property
     def weights(self) -> dict[str, float]:
@@ -442,7 +455,8 @@ class AppState:
             return
         try:
             hits = self.library.hits(self.query.features, k=self._k, duration=(low, high),
-                                     weights=weights, exclude=self.query.position)
+                                     weights=weights, exclude=self.query.position,
+                                     tags=self._label_filter or None)
         except SoundslikeError as exc:  # any of ours is a message in the app, not a traceback
             self.error = str(exc)
             self._changed(*cause, "error")

@@ -31,6 +31,8 @@ from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .audition import Audition
 from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
 from .keys import KeyGuard
+from .labelling import Labelling
+from .labels_panel import LabelsPanel
 from .map_view import MapView
 from .media import DownloadButton
 from .results_view import ResultsView
@@ -175,11 +177,13 @@ class App:
         self.audition = Audition(state, self.results_view, guarded=self._guarded)
         right = []
         self.map_view = None
+        self.labelling = Labelling(library)
         if state.atlas is not None:
-            self.map_view = MapView(state, width=_MAP_WIDTH)
+            self.map_view = MapView(state, labelling=self.labelling, width=_MAP_WIDTH)
             colour = widgets.Dropdown(
                 options=[("one colour", "none"), ("duration", "duration"),
-                         ("top-level folder", "folder")], value=self.map_view.colour_by,
+                         ("top-level folder", "folder"), ("label", "label")],
+                value=self.map_view.colour_by,
                 description="colour by", style={"description_width": "initial"},
                 layout=widgets.Layout(width="240px"))
             colour.observe(lambda change: setattr(self.map_view, "colour_by", change["new"]),
@@ -189,6 +193,8 @@ class App:
             self.selected_panel = widgets.VBox(layout=widgets.Layout(min_height="68px"))
             right = [widgets.VBox([colour, self.selected_panel, self.map_view.figure],
                                   layout=widgets.Layout(width=f"{_MAP_WIDTH + 10}px"))]
+        self.labels_panel = LabelsPanel(state, self.labelling, self.map_view,
+                                        guarded=self._guarded)
         heading = widgets.HTML(f"{_STYLE}<div class='soundslike-title'><b>soundslike</b> · "
                                f"{html.escape(library_title(library))}</div>")
         self.widget = widgets.VBox([
@@ -207,6 +213,7 @@ class App:
             self.status,
             widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
+            self.labels_panel.box,
             KeyGuard(root_class="soundslike-app"),
             self.audition.keys,
         ])
