@@ -130,3 +130,16 @@ def test_the_map_layer_colours_own_labels_and_fades_suggestions():
     assert (layer.loc[~layer["suggested"] & (layer["confidence"] == 0), "label"] == "").all()
     only = map_labels(lib, labels=["impact"])
     assert set(only["label"]) == {"impact", ""} and only.loc[1, "label"] == "impact"
+
+
+def test_the_vote_through_the_index_agrees_with_the_exact_one(monkeypatch):
+    import soundslike_nb.labels as labels
+
+    lib = Library(_clustered_table())
+    lib.tag(np.arange(0, 3 * CLUSTER, 7), "seen")
+    lib.tag(np.arange(CLUSTER, 2 * CLUSTER, 5), "other")
+    exact = lib.suggest_labels()
+    monkeypatch.setattr(labels, "_EXACT_VOTERS", 0)  # many tagged sounds: the masked index
+    monkeypatch.setattr(labels, "_EXACT_RATIO", 0)
+    through_index = lib.suggest_labels()
+    pd.testing.assert_frame_equal(through_index.sort_index(), exact.sort_index(), atol=1e-5)
