@@ -228,17 +228,20 @@ class Library:
 
         return carrying(self._tags, check_labels(labels))
 
-    def suggest_labels(self, **options: Any) -> pd.DataFrame:
-        """Labels for untagged sounds from their tagged neighbours
-        (:func:`soundslike_nb.labels.suggest_labels`, whose options it takes): one row per
-        sound given a suggestion, indexed by row position: ``path``, ``label``, ``confidence``.
+    def suggest_labels(self, *, labels: str | Iterable[str] | None = None,
+                       min_confidence: float = 0.0, settings: Any = None) -> pd.DataFrame:
+        """Labels for untagged sounds from the tagged sounds near them: one row per sound given
+        a suggestion, indexed by row position, most confident first: ``path``, ``name``,
+        ``label``, ``confidence`` (0 to 1). ``labels``: spread only these; ``settings``: a
+        :class:`~soundslike_nb.labels.SpreadSettings`. See :mod:`soundslike_nb.labels`.
 
         Example:
-            >>> lib.suggest_labels(min_confidence=0.5).head()  # doctest: +SKIP
+            >>> lib.suggest_labels(min_confidence=0.6).head()  # doctest: +SKIP
         """
         from .labels import suggest_labels
 
-        return suggest_labels(self, **options)
+        return suggest_labels(self, labels=labels, min_confidence=min_confidence,
+                              settings=settings)
 
     def accept_suggestions(self, suggestions: pd.DataFrame, *,
                            min_confidence: float | None = None) -> int:
