@@ -20,9 +20,9 @@ import anywidget
 import traitlets
 
 from ..audio import load
-from ..errors import AudioError
+from ..errors import AudioError, SoundslikeError
 
-__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "player_source"]
+__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "MadeDownload", "player_source"]
 
 #: Files up to this size are played as they are; larger ones get a preview.
 MAX_INLINE_BYTES = 8 * 2**20
@@ -236,13 +236,9 @@ class LazyPlayer(anywidget.AnyWidget):
                   [source.data])
 
 
-class DownloadButton(anywidget.AnyWidget):
-    """A button that downloads a file under its own name; the bytes travel only when clicked.
-
-    Example:
-        >>> DownloadButton("/sfx/door 1.wav").filename  # doctest: +SKIP
-        'door 1.wav'
-    """
+class _Download(anywidget.AnyWidget):
+    """A button that saves bytes in the browser under ``filename``; the bytes are made and
+    travel only when it is clicked (:meth:`_bytes`)."""
 
     _esm = """
     function render({ model, el }) {
@@ -280,6 +276,25 @@ class DownloadButton(anywidget.AnyWidget):
     hint = traitlets.Unicode().tag(sync=True)  # the title; "tooltip" is a DOMWidget trait
     unavailable = traitlets.Bool(False).tag(sync=True)
 
+    def _bytes(self) -> bytes:
+        raise NotImplementedError
+
+    def _handle_message(self, _widget, content, _buffers) -> None:
+        if content.get("event") != "download" or self.unavailable:
+            return
+        data = self._bytes()
+        mime = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+        self.send({"event": "file", "filename": self.filename, "mime": mime}, [data])
+
+
+class DownloadButton(_Download):
+    """A button that downloads a file under its own name; the bytes travel only when clicked.
+
+    Example:
+        >>> DownloadButton("/sfx/door 1.wav").filename  # doctest: +SKIP
+        'door 1.wav'
+    """
+
     def __init__(self, path: str, *, label: str = "download",
                  max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         filename = os.path.basename(path)
@@ -295,13 +310,39 @@ class DownloadButton(anywidget.AnyWidget):
         self.path = path
         self.on_msg(self._handle_message)
 
-    def _handle_message(self, _widget, content, _buffers) -> None:
-        if content.get("event") != "download" or self.unavailable:
-            return
+    def _bytes(self) -> bytes:
         with open(self.path, "rb") as handle:
-            data = handle.read()
-        mime = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
-        self.send({"event": "file", "filename": self.filename, "mime": mime}, [data])
+            return handle.read()
+
+
+class MadeDownload(_Download):
+    """A button that downloads what ``make()`` returns when clicked (an export made from the
+    app's state at that moment), under ``filename``. ``on_error(message)`` hears a
+    :class:`~soundslike_nb.errors.SoundslikeError` that ``make`` raised (nothing is saved).
+
+    Example:
+        >>> MadeDownload("results.csv", lambda: b"name,path", label="CSV").label
+        'CSV'
+    """
+
+    def __init__(self, filename: str, make: Callable[[], bytes | str], *, label: str,
+                 hint: str = "", on_error: Callable[[str], None] | None = None) -> None:
+        super().__init__(filename=filename, label=label, hint=hint or f"download {filename}")
+        self.make = make
+        self.on_error = on_error
+        self.on_msg(self._handle_message)
+
+    def _bytes(self) -> bytes:
+        data = self.make()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+    def _handle_message(self, widget, content, buffers) -> None:
+        try:
+            super()._handle_message(widget, content, buffers)
+        except SoundslikeError as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(str(exc))
 
 
 def _escape(text: str) -> str:

@@ -4,7 +4,9 @@ Layout: the query (upload, or pick a library sound) with its player; k, the dura
 "similar length" (results from a quarter to four times the query's length); one slider per
 aspect weight (overall character, timbre, spectrum, envelope); then the results (rank, name,
 folder, duration, similarity in %, player, download, "more like this") beside the map, whose
-clicked point plays in the "selected" panel and can become the query.
+clicked point plays in the "selected" panel and can become the query. Below, three tabs to
+organise the library: labels (lasso on the map, suggestions, a label filter), export (results,
+chosen sounds, sessions) and duplicates.
 
 Auditioning: a click on a result row plays it; in the results ArrowDown / ArrowUp move the
 current row, Space plays or stops it, Enter searches with it. One sound plays at a time, and
@@ -29,6 +31,8 @@ from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .audition import Audition
+from .duplicates_view import DuplicatesView
+from .exports_panel import ExportsPanel
 from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
 from .keys import KeyGuard
 from .labelling import Labelling
@@ -195,6 +199,13 @@ class App:
                                   layout=widgets.Layout(width=f"{_MAP_WIDTH + 10}px"))]
         self.labels_panel = LabelsPanel(state, self.labelling, self.map_view,
                                         guarded=self._guarded)
+        self.exports_panel = ExportsPanel(state, self.labelling, guarded=self._guarded)
+        self.duplicates_view = DuplicatesView(library, guarded=self._guarded)
+        # Organising the library, below the search: one tab each, labels first.
+        self.organise = widgets.Tab(
+            children=[self.labels_panel.box, self.exports_panel.box, self.duplicates_view.box],
+            titles=["labels", "export", "duplicates"])
+        self.organise.add_class("soundslike-organise")
         heading = widgets.HTML(f"{_STYLE}<div class='soundslike-title'><b>soundslike</b> · "
                                f"{html.escape(library_title(library))}</div>")
         self.widget = widgets.VBox([
@@ -213,7 +224,7 @@ class App:
             self.status,
             widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
                          layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
-            self.labels_panel.box,
+            self.organise,
             KeyGuard(root_class="soundslike-app"),
             self.audition.keys,
         ])
