@@ -8,7 +8,7 @@ with queries that are new sounds of the same families (not library rows). For th
 weighting and two steered ones, with no filter, a duration filter keeping ~90 % and one keeping
 ~1 % of the rows, it prints the median single-query latency end to end, recall@10 against exact
 scoring in the same fused space, and numpy brute force over the same fused float32 rows in the
-same run (matmul, mask, argpartition), taking turns query by query. Then the fixed cost (end to
+same run (matmul, mask, argpartition), one method after the other. Then the fixed cost (end to
 end minus the index search), build time and index size next to the fused float32 rows, the
 reopening time, and a slider move (weights changing step by step, as the notebook's re-rank).
 
@@ -139,12 +139,15 @@ def report_size(searcher: Searcher, embeddings, descriptors, durations_s, query_
             truth = [numpy_top(rows, durations_s, query, duration) for query in weighted]
             found = [searcher.search(features, k=K, duration=duration, weights=weights).positions
                      for features in queries]
-            ours, bare, brute = [], [], []
-            for at in range(min(single, len(queries))):
-                ours.append(timed(library_search, searcher, queries[at], k=K, duration=duration,
-                                  weights=weights))
-                bare.append(timed(index.search, weighted[at], k=K, duration=duration))
-                brute.append(timed(numpy_top, rows, durations_s, weighted[at], duration))
+            # One method at a time: numpy's BLAS threads spin for a while after each call and
+            # would slow whatever single-threaded call came next.
+            timing = range(min(single, len(queries)))
+            for at in range(3):  # warm caches and pages first
+                library_search(searcher, queries[at], k=K, duration=duration, weights=weights)
+            ours = [timed(library_search, searcher, queries[at], k=K, duration=duration,
+                          weights=weights) for at in timing]
+            bare = [timed(index.search, weighted[at], k=K, duration=duration) for at in timing]
+            brute = [timed(numpy_top, rows, durations_s, weighted[at], duration) for at in timing]
             end, only, numpy_ms = (float(np.median(v)) for v in (ours, bare, brute))
             print(f"{weighting:14} {name:6} {kept:6.1%} {end:13.2f} {only:8.2f} "
                   f"{recall(found, truth):9.3f} {numpy_ms:9.1f} {numpy_ms / end:8.1f}",

@@ -91,7 +91,9 @@ def normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.n
     out = np.empty((len(rows), vectors.shape[1]), np.float32)
     for start in range(0, len(rows), ROW_CHUNK):
         at = rows[start : start + ROW_CHUNK]
-        out[start : start + len(at)] = np.asarray(vectors[at], np.float64) / norms[at, None]
+        block = out[start : start + len(at)]
+        block[:] = vectors[at]  # float32 arithmetic: half the memory traffic of float64
+        block /= norms[at, None].astype(np.float32)
     return out
 
 

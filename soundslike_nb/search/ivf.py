@@ -43,6 +43,8 @@ class IvfSettings:
         target_recall: recall@10 the scan budget is calibrated to, on the library itself.
         calibration_queries: library rows used to calibrate.
         calibration_k: the k of that recall.
+        lists_per_sqrt_row: lists per square root of the row count (0.5: 500 lists at 1M
+            rows; assigning a row costs one product per list, the bulk of the build).
         train_points_per_list: k-means sample per list.
         kmeans_iterations: k-means iterations.
         dims_per_code: dimensions per 4-bit PQ code of the main index (4: 150 codes for the
@@ -63,6 +65,7 @@ class IvfSettings:
     target_recall: float = 0.97
     calibration_queries: int = 300
     calibration_k: int = 10
+    lists_per_sqrt_row: float = 0.5
     train_points_per_list: int = 32
     kmeans_iterations: int = 10
     dims_per_code: int = 4
@@ -158,24 +161,36 @@ class IvfBackend:
         if n_valid == 0:
             raise ParameterError("kind='ivf' needs at least one row with a nonzero norm, got 0")
         starts = np.zeros(1, np.int64) if blocks is None else np.asarray(blocks, np.int64)
-        nlist = max(1, round(math.sqrt(n_valid)))
+        nlist = max(1, round(settings.lists_per_sqrt_row * math.sqrt(n_valid)))
         rng = np.random.default_rng(0)
         n_train = min(n_valid, max(nlist * settings.train_points_per_list, 4096))
         train_at = np.sort(rng.choice(n_valid, n_train, False))
         train = normalised(vectors, norms, order[train_at])
         index = _codes_index(faiss, dimension, nlist, settings.dims_per_code, settings)
-        index.train(_pad(train, index.d))
         side = None
         if len(starts) > 1:
             side = _codes_index(faiss, dimension - int(starts[1]), 1,
                                 settings.side_dims_per_code, settings)
-            side.train(_pad(train[:, starts[1]:], side.d))
+        threads = faiss.omp_get_max_threads()
+        # Training runs hundreds of tiny k-means (one per code): on one thread, because on a
+        # busy machine each OpenMP barrier can wait milliseconds (35 s instead of 2 at 100k).
+        faiss.omp_set_num_threads(1)
+        try:
+            index.train(_pad(train, index.d))
+            if side is not None:
+                side.train(_pad(train[:, starts[1]:], side.d))
+        finally:
+            faiss.omp_set_num_threads(threads)
         rows16 = np.empty((n_valid, dimension), np.float16)
+        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
+        probes = normalised(vectors, norms, order[probe_at])
+        truth = TopK(probes, settings.calibration_k + 1, tie_ids=np.arange(n_valid))
         scales = np.zeros(len(starts))
         bounds = [*starts, dimension]
         for start in range(0, n_valid, ROW_CHUNK):
             block = normalised(vectors, norms, order[start:start + ROW_CHUNK])
             rows16[start:start + len(block)] = block
+            truth.push(start, block)  # the calibration's reference, while the rows are here
             index.add(_pad(block, index.d))  # ids are sequential: each list's ids stay sorted
             if side is not None:
                 side.add(_pad(block[:, starts[1]:], side.d))
@@ -191,11 +206,12 @@ class IvfBackend:
                       scan_budget=0, rerank=settings.rerank,
                       steered_rerank=settings.steered_rerank,
                       steered_tolerance=settings.steered_tolerance)
-        backend.scan_budget, backend.reaches_target = backend._calibrate(rng, settings, max_scan)
+        backend.scan_budget, backend.reaches_target = backend._calibrate(
+            probes, probe_at, truth.result()[0], settings, max_scan)
         return backend
 
-    def _calibrate(self, rng: np.random.Generator, settings: IvfSettings,
-                   max_scan: float | None) -> tuple[int, bool]:
+    def _calibrate(self, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray,
+                   settings: IvfSettings, max_scan: float | None) -> tuple[int, bool]:
         """Smallest scan budget whose recall@k on library rows (itself left out) meets the
         target, and whether one does.
 
@@ -204,13 +220,7 @@ class IvfBackend:
         if even that misses, every row is the budget and the target is not reached.
         """
         n_valid, nlist, k = self.n_valid, self.faiss_index.nlist, settings.calibration_k
-        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
-        probes = self.reconstruct(probe_at)
-        truth = TopK(probes, k + 1, tie_ids=np.arange(n_valid))
-        for start in range(0, n_valid, ROW_CHUNK):
-            truth.push(start, self.reconstruct(np.arange(start, min(n_valid, start + ROW_CHUNK))))
-        expected = [set(row[(row >= 0) & (row != me)][:k])
-                    for row, me in zip(truth.result()[0], probe_at)]
+        expected = [set(row[(row >= 0) & (row != me)][:k]) for row, me in zip(truth, probe_at)]
 
         def meets_target(budget: int, count: int | None = None) -> bool:
             found, _ = self.search(probes[:count], k + 1, 0, n_valid, budget=budget)
