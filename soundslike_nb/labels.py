@@ -254,8 +254,9 @@ def map_labels(library: Any, suggestions: pd.DataFrame | None = None, *,
     rank = {label: order for order, label in enumerate(library.label_counts().index)}
     label = np.full(len(library), "", dtype=object)
     confidence = np.zeros(len(library))
-    for position, own in enumerate(library.tags.to_numpy()):
-        shown = [item for item in own if wanted is None or item in wanted]
+    tags = library.tags.to_numpy()
+    for position in np.flatnonzero(np.frompyfunc(len, 1, 1)(tags).astype(bool)):
+        shown = [item for item in tags[position] if wanted is None or item in wanted]
         if shown:
             label[position] = min(shown, key=rank.__getitem__)
             confidence[position] = 1.0
