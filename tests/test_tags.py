@@ -197,3 +197,19 @@ def test_a_tag_filter_keeps_only_labelled_sounds_and_loses_no_match(tmp_path, de
     assert lib.search_features(features, k=5, tags=["nobody has this"]).empty
     with pytest.raises(ParameterError, match="label 'new\\\\nline'"):
         lib.search_features(features, k=5, tags=["new\nline"])
+
+
+def test_tagged_sounds_of_an_older_library_get_a_digest_and_can_move(tmp_path, demo_dir, aisfx):
+    folder, out, _ = _small_library(tmp_path, demo_dir, aisfx, names=("coin1", "hit1"))
+    pq.write_table(pq.read_table(out).drop_columns(["tags", "digest"]), out)  # an older file
+    sl.load_library(out).tag(str(folder / "hit1.wav"), "impact")
+    assert list(read_table(out).digests) == [b"", b""]  # nobody hashed anything yet
+
+    sl.build_library(folder, out=out, progress=False)  # nothing to analyse: no model loaded
+    digests = read_table(out).digests
+    assert digests[0] == b"" and len(digests[1]) > 8  # the tagged sound only
+
+    (folder / "hit1.wav").rename(folder / "metal hit.wav")
+    moved = sl.build_library(folder, out=out, progress=False)
+    assert moved.report.moved == 1 and moved.report.embedded == 0
+    assert moved.tags[moved.position_of(folder / "metal hit.wav")] == ("impact",)
