@@ -1,7 +1,8 @@
 """Labels that spread: suggest labels for untagged sounds from the tagged sounds near them.
 
 For each untagged sound, its ``neighbours`` nearest TAGGED sounds in the library's search space
-(the index, queried in batches with the tagged rows as its allowed rows) vote for their labels,
+(found in batches: exactly while few sounds are tagged, else through the index with the tagged
+rows as its allowed rows) vote for their labels,
 each with weight ``exp(sharpness * (cosine - 1))``. A suggestion's **confidence** is the winning
 label's share of the vote times how close the voters are: 1 when the nearest tagged sound is at
 least as near as the sound's own ``reach``-th nearest neighbour (any sound, tagged or not), less
@@ -36,9 +37,10 @@ __all__ = ["DEFAULT_MIN_CONFIDENCE", "SpreadSettings", "accepted_changes", "map_
 DEFAULT_MIN_CONFIDENCE = 0.6
 GRAPH_FORMAT = 1
 _QUERY_CHUNK = 2048
-# Tagged sounds up to which the vote scores them all by matrix products rather than the index:
-# at 100k rows x 512, 1,000 tagged took 86 s through the masked IVF index (it probes list
-# after list to find enough allowed rows) against ~1 s exactly (benchmarks/labels.py --costs).
+# Tagged sounds up to which the vote scores them all exactly (faiss.knn) rather than through the
+# index: at 100k rows x 512 with 1,000 tagged, suggesting took 86 s through the masked IVF index
+# (it probes list after list to find enough allowed rows), 8 s exactly (benchmarks/labels.py
+# --costs; 5,000 tagged: 19 s). Past sqrt(2000 n) tagged, the index's masked scan is cheaper.
 _EXACT_VOTERS = 4096
 _EXACT_RATIO = 2000
 
