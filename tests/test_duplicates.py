@@ -153,3 +153,23 @@ def test_correlation_ignores_gain_and_polarity_but_not_another_take():
     assert correlation(hit, -0.25 * hit, settings).correlation == pytest.approx(1.0)
     assert correlation(hit, other, settings).correlation < 0.8
     assert correlation(hit, np.zeros_like(hit), settings).correlation == 0.0
+
+
+def test_a_copy_garbled_above_the_low_band_is_still_a_copy():
+    """What a low-bitrate MP3 does to a noisy sound: the top is replaced, the bottom kept."""
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng(5)
+    settings = MatchSettings()
+    low = butter(8, 1500, "low", fs=settings.sample_rate, output="sos")
+    high = butter(8, 3000, "high", fs=settings.sample_rate, output="sos")
+    envelope = np.exp(-np.linspace(0, 4, 16000))
+    rumble = sosfilt(low, rng.standard_normal(16000)) * envelope
+    original = rumble + 0.6 * sosfilt(high, rng.standard_normal(16000)) * envelope
+    garbled = rumble + 0.6 * sosfilt(high, rng.standard_normal(16000)) * envelope
+    other_take = sosfilt(low, rng.standard_normal(16000)) * envelope + (original - rumble)
+    copy = correlation(original, garbled, settings)
+    assert copy.correlation < settings.min_correlation and copy.low_band > 0.99
+    assert copy.same_recording(settings)
+    take = correlation(original, other_take, settings)
+    assert not take.same_recording(settings) and take.low_band < 0.5
