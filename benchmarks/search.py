@@ -142,6 +142,7 @@ def report_size(searcher: Searcher, embeddings, descriptors, durations_s, query_
             # One method at a time: numpy's BLAS threads spin for a while after each call and
             # would slow whatever single-threaded call came next.
             timing = range(min(single, len(queries)))
+            time.sleep(0.5)  # let numpy's BLAS threads stop spinning after the reference
             for at in range(3):  # warm caches and pages first
                 library_search(searcher, queries[at], k=K, duration=duration, weights=weights)
             ours = [timed(library_search, searcher, queries[at], k=K, duration=duration,

@@ -51,8 +51,10 @@ class IvfSettings:
             598-d fused rows, 75 bytes a row).
         side_dims_per_code: the same for the side index over the steerable blocks (1: each
             descriptor keeps its own 16 levels, so a single small aspect keeps its detail).
-        rerank: candidates scored exactly per query at the default weighting.
-        steered_rerank: candidates scored exactly per query and per index when steered.
+        rerank: candidates scored exactly per query at the default weighting (doubled at
+            build, up to 8 times, until a scan of every list reaches the target).
+        steered_rerank: candidates scored exactly per query and per index when steered
+            (scaled with ``rerank``).
         steered_tolerance: how far a query's weight spread over the blocks may differ from the
             rows' and still take the calibrated path.
         budget_steps: scan budgets tried, in average lists (~25 % apart).
@@ -232,8 +234,18 @@ class IvfBackend:
                           for s in settings.budget_steps} | {n_valid})
         if max_scan is not None:
             budgets = [budget for budget in budgets if budget <= max_scan * n_valid]
-        if not budgets or not meets_target(budgets[-1], max(1, len(probes) // 5)):
-            return n_valid, False  # every list: only the codes' resolution limits recall
+        if not budgets:
+            return n_valid, False
+        # The codes' resolution limits recall even when every list is scanned: the more rows,
+        # the more candidates the exact re-rank needs (200 at 100k rows, more at 1M).
+        base, steered = self.rerank, self.steered_rerank
+        for factor in (1, 2, 4, 8):
+            self.rerank, self.steered_rerank = base * factor, steered * factor
+            if meets_target(budgets[-1], max(1, len(probes) // 5)):
+                break
+        else:
+            self.rerank, self.steered_rerank = base, steered
+            return n_valid, False
         lo, hi = 0, len(budgets) - 1
         while lo < hi:
             mid = (lo + hi) // 2
