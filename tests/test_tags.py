@@ -51,6 +51,7 @@ def _small_library(tmp_path, demo_dir, aisfx, names=("coin1", "coin2", "explosio
     return folder, out, sl.build_library(folder, out=out, embedder=aisfx, progress=False)
 
 
+@pytest.mark.slow
 def test_tags_live_in_the_file_and_leave_the_derived_files_alone(tmp_path, demo_dir, aisfx):
     folder, out, built = _small_library(tmp_path, demo_dir, aisfx)
     built.similar_to(0, k=2)  # writes the space and the index beside the file
@@ -94,6 +95,7 @@ def test_a_library_written_before_tags_opens_untagged(tmp_path, demo_dir, aisfx)
     assert list(read_table(out).tags) == [(), ("hit",)]
 
 
+@pytest.mark.slow
 def test_tags_survive_rebuilds_edits_and_moves(tmp_path, demo_dir, aisfx):
     folder, out, _ = _small_library(tmp_path, demo_dir, aisfx)
     lib = sl.load_library(out)
@@ -173,6 +175,7 @@ def test_tagging_while_a_build_runs_loses_neither(tmp_path, demo_dir, aisfx):
     assert len(after) == 3 and after.tags[after.position_of(folder / "hit1.wav")] == ("impact",)
 
 
+@pytest.mark.slow
 def test_a_tag_filter_keeps_only_labelled_sounds_and_loses_no_match(tmp_path, demo_library_file):
     out = tmp_path / "demo.parquet"
     shutil.copy(demo_library_file, out)
@@ -199,6 +202,7 @@ def test_a_tag_filter_keeps_only_labelled_sounds_and_loses_no_match(tmp_path, de
         lib.search_features(features, k=5, tags=["new\nline"])
 
 
+@pytest.mark.slow
 def test_tagged_sounds_of_an_older_library_get_a_digest_and_can_move(tmp_path, demo_dir, aisfx):
     folder, out, _ = _small_library(tmp_path, demo_dir, aisfx, names=("coin1", "hit1"))
     pq.write_table(pq.read_table(out).drop_columns(["tags", "digest"]), out)  # an older file
