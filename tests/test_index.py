@@ -257,18 +257,20 @@ def test_auto_picks_by_library_size(library):
         IndexSettings(kind="hnsw")
 
 
-def test_auto_prefers_an_exact_scan_when_ivf_would_scan_most_rows():
+def test_auto_keeps_the_target_recall_even_on_isotropic_noise():
     settings = IndexSettings(exact_max_rows=100)
     durations = np.random.default_rng(5).uniform(0.1, 10, 4000)
     structured = SoundIndex(clustered(4000, seed=5), durations, settings=settings)
     assert structured.kind == "ivf"
-    # isotropic noise in 24 dims: true neighbours sit in most lists, IVF would scan them all
+    # isotropic noise in 24 dims: true neighbours sit in every list and the codes barely tell
+    # them apart; auto keeps an IVF index only if a deeper re-rank still reaches the target
     noise = np.random.default_rng(6).standard_normal((4000, DIMENSION)).astype(np.float32)
     spread = SoundIndex(noise, durations, settings=settings)
-    assert spread.kind == "exact"
-    queries = np.random.default_rng(7).standard_normal((5, DIMENSION))
+    queries = np.random.default_rng(7).standard_normal((20, DIMENSION))
     ids, _ = brute_force(noise, durations, queries, 10)
-    np.testing.assert_array_equal(spread.search(queries, k=10).indices, ids)
+    found = spread.search(queries, k=10).indices
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, ids)])
+    assert recall >= (1.0 if spread.kind == "exact" else 0.95)
     assert SoundIndex(noise, durations, kind="ivf").kind == "ivf"  # asked for, kept
 
 

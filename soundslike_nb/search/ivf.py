@@ -240,10 +240,14 @@ class IvfBackend:
         # the more candidates the exact re-rank needs (200 at 100k rows, more at 1M).
         base, steered = self.rerank, self.steered_rerank
         for factor in (1, 2, 4, 8):
+            if factor > 1 and base * factor > max(n_valid // 10, 4 * base):
+                break  # re-ranking that many rows is a scan: out of reach
             self.rerank, self.steered_rerank = base * factor, steered * factor
             if meets_target(budgets[-1], max(1, len(probes) // 5)):
                 break
         else:
+            factor = 0
+        if factor == 0 or self.rerank != base * factor:
             self.rerank, self.steered_rerank = base, steered
             return n_valid, False
         lo, hi = 0, len(budgets) - 1
