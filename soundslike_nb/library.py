@@ -229,11 +229,13 @@ class Library:
         return carrying(self._tags, check_labels(labels))
 
     def suggest_labels(self, *, labels: str | Iterable[str] | None = None,
-                       min_confidence: float = 0.0, settings: Any = None) -> pd.DataFrame:
+                       min_confidence: float = 0.0, settings: Any = None,
+                       progress: bool = False) -> pd.DataFrame:
         """Labels for untagged sounds from the tagged sounds near them: one row per sound given
         a suggestion, indexed by row position, most confident first: ``path``, ``name``,
         ``label``, ``confidence`` (0 to 1). ``labels``: spread only these; ``settings``: a
-        :class:`~soundslike_nb.labels.SpreadSettings`. See :mod:`soundslike_nb.labels`.
+        :class:`~soundslike_nb.labels.SpreadSettings`; ``progress``: a bar while the neighbour
+        graph is computed (once per library content). See :mod:`soundslike_nb.labels`.
 
         Example:
             >>> lib.suggest_labels(min_confidence=0.6).head()  # doctest: +SKIP
@@ -241,7 +243,7 @@ class Library:
         from .labels import suggest_labels
 
         return suggest_labels(self, labels=labels, min_confidence=min_confidence,
-                              settings=settings)
+                              settings=settings, progress=progress)
 
     def accept_suggestions(self, suggestions: pd.DataFrame, *,
                            min_confidence: float | None = None) -> int:
