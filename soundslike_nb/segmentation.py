@@ -126,8 +126,35 @@ def find_regions(waveform: np.ndarray, sample_rate: int, *,
         start_s, end_s = _edges(samples, first, last, level, sample_rate)
         inside = [frame * frame_s for frame in onsets if first < frame < last]
         for piece_start, piece_end in _pieces(start_s, end_s, inside, settings):
-            regions.extend(_windows(piece_start, piece_end, settings))
+            event_end = _event_end(rms, piece_start, piece_end, frame_s, settings)
+            regions.extend(_windows(piece_start, event_end, settings))
+            if piece_end - event_end >= settings.min_region_s:  # the sound that goes on
+                regions.extend(_windows(event_end, piece_end, settings))
     return np.asarray(regions, dtype=np.float64).reshape(-1, 2)
+
+
+def _event_end(rms: np.ndarray, start_s: float, end_s: float, frame_s: float,
+               settings: RegionSettings) -> float:
+    """Where the event starting at ``start_s`` has faded: the first frame, at least
+    ``min_region_s`` and at most ``max_region_s`` after it, whose RMS is back within 3 dB of
+    the second before the onset (the bed it rose from) or 25 dB under the event's peak;
+    ``end_s`` when it does not fade before then (a continuous sound: windows).
+
+    Measured on seeded beds (benchmarks/regions.py): without it, an event in a continuous bed
+    ran on to the next onset or ``max_region_s``, and a 0.2 s hit in a 4 s region sounded like
+    the bed (planted-region recall@5 0.46 at 0 dB SNR)."""
+    onset = round(start_s / frame_s)
+    last = min(round(end_s / frame_s), onset + int(settings.max_region_s / frame_s),
+               len(rms))
+    first = onset + max(1, round(settings.min_region_s / frame_s))
+    if first >= last:
+        return end_s
+    before = rms[max(0, onset - round(1.0 / frame_s)):onset]
+    bed = float(np.median(before)) if len(before) else 0.0
+    peak = float(rms[onset:last].max())
+    threshold = max(bed * 10 ** (3 / 20), peak * 10 ** (-25 / 20))
+    faded = np.flatnonzero(rms[first:last] <= threshold)
+    return end_s if not len(faded) else min(end_s, (first + int(faded[0])) * frame_s)
 
 
 def _strongest_onsets(samples: np.ndarray, sample_rate: int,

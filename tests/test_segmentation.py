@@ -49,6 +49,9 @@ def test_each_planted_event_starts_a_region_within_50_ms(snr_db):
     assert (np.diff(regions[:, 0]) >= 0).all()  # in time order
     errors = [np.abs(regions[:, 0] - start).min() for start in starts_s]
     assert max(errors) < 0.05, errors
+    # Each event's region ends when it has faded back into the bed: not at the next onset.
+    at_events = [regions[np.abs(regions[:, 0] - start).argmin()] for start in starts_s]
+    assert all(end - start < 1.5 for start, end in at_events), at_events
     if snr_db is None:  # in silence: one region per event, ending where it fades out
         assert len(regions) == len(starts_s)
         assert (regions[:, 1] - regions[:, 0] < 1.0).all()

@@ -207,6 +207,8 @@ class AisfxEmbedder:
     version = "0.1.2"
     sample_rate = SAMPLE_RATE
     dimension = 512
+    #: A region shorter than one block (2.32 s) is embedded from its own audio, not its blocks.
+    region_block_s = BLOCK_FRAMES * HOP / SAMPLE_RATE
 
     def __init__(
         self, *, device: str | None = None, precision: str = "auto",
