@@ -70,6 +70,7 @@ class Library:
         #: sound that has none; ``None`` for a library written before they existed.
         self.thumbnails = table.thumbnails
         self._tags = table.tags
+        self._masks: dict[tuple[str, ...], np.ndarray] = {}  # labels -> carrying(), until a change
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self.store = SidecarStore(self.path)
         #: How this library's sounds were analysed; every query is analysed the same way.
@@ -226,7 +227,10 @@ class Library:
         """
         from .tags import carrying, check_labels
 
-        return carrying(self._tags, check_labels(labels))
+        wanted = check_labels(labels)
+        if wanted not in self._masks:  # a search filter asks again and again: keep it
+            self._masks[wanted] = carrying(self._tags, wanted)
+        return self._masks[wanted].copy()
 
     def suggest_labels(self, *, labels: str | Iterable[str] | None = None,
                        min_confidence: float = 0.0, settings: Any = None,
@@ -271,6 +275,7 @@ class Library:
         if self.path is not None and changed:
             write_changes(self.path, changes)
         self._tags = tags
+        self._masks = {}
         if self._frame is not None:
             self._frame["tags"] = tags
         return changed

@@ -143,3 +143,14 @@ def test_the_vote_through_the_index_agrees_with_the_exact_one(monkeypatch):
     monkeypatch.setattr(labels, "_EXACT_RATIO", 0)
     through_index = lib.suggest_labels()
     pd.testing.assert_frame_equal(through_index.sort_index(), exact.sort_index(), atol=1e-5)
+
+
+def test_the_label_mask_follows_tag_changes():
+    lib = Library(_clustered_table(1))
+    assert lib.carrying("impact").sum() == 0
+    lib.tag([3, 4], "impact")
+    mask = lib.carrying(["impact"])
+    assert list(np.flatnonzero(mask)) == [3, 4]
+    mask[:] = True  # a caller's copy: the library's own is untouched
+    lib.untag(3, "impact")
+    assert list(np.flatnonzero(lib.carrying("impact"))) == [4]
