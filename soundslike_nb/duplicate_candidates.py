@@ -4,7 +4,8 @@ Each sound is linked to its nearest neighbours (cosine of the embeddings) that a
 ``threshold`` alike *and* about as long (copies differ by milliseconds of trimming or codec
 padding, not by seconds). Rows are sorted by duration, so for most libraries only a narrow band
 of rows around each one is compared, exactly; when durations bunch up so much that the band
-costs more than ``exact_budget`` comparisons, a faiss IVF index finds the neighbours instead.
+costs more than ``exact_budget`` comparisons, a clustered join (faiss k-means, then one matrix
+product per cluster and its nearest clusters) finds the neighbours instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .errors import ParameterError
 __all__ = ["CandidateSettings", "candidate_pairs", "components"]
 
 _BLOCK = 512
+_PROBES = 8  # lists each list is joined with in the approximate path
 
 
 @dataclass(frozen=True)
@@ -140,41 +142,47 @@ def _banded(unit: np.ndarray, sorted_s: np.ndarray, stops: np.ndarray,
         if stop <= start + 1:
             continue
         sims = unit[start:end] @ unit[start:stop].T
-        rows = np.arange(start, end)[:, None]
-        columns = np.arange(start, stop)[None, :]
-        usable = (columns > rows) & (columns < stops[start:end, None]) & (
-            sims >= settings.threshold)
-        sims = np.where(usable, sims, -np.inf)
-        found.append(_best(sims, start, start, settings.neighbours))
+        local, column = np.nonzero(sims >= settings.threshold)  # few: test only those
+        row, other = local + start, column + start
+        usable = (other > row) & (other < stops[row])
+        found.append(_best(row[usable], other[usable], sims[local[usable], column[usable]],
+                           settings.neighbours))
     return _joined(found)
 
 
 def _approximate(unit: np.ndarray, sorted_s: np.ndarray, settings: CandidateSettings
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """faiss IVF neighbours (more than needed, as the duration check drops some afterwards)."""
+    """Clustered join: k-means (faiss) splits the rows into lists; each list's rows are
+    compared, in one matrix product, with the rows of the ``_PROBES`` lists whose centres are
+    nearest its own (itself included). Copies (cosine >= 0.9) share a list or sit in
+    neighbouring ones; the products run at BLAS speed, unlike a per-query IVF scan."""
     import faiss
 
     count, dimension = unit.shape
-    lists = max(1, min(4 * int(np.sqrt(count)), count // 39))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists,
-                               faiss.METRIC_INNER_PRODUCT)
+    lists = max(1, min(int(np.sqrt(count)), count // 39))
     rng = np.random.default_rng(0)
-    sample = unit[rng.choice(count, size=min(count, 40 * lists), replace=False)]
-    index.cp.niter = 10
-    index.train(sample)
-    index.add(unit)
-    index.nprobe = min(lists, 16)
-    fetch = min(count, 4 * settings.neighbours + 1)
+    kmeans = faiss.Kmeans(dimension, lists, niter=10, spherical=True, seed=1234,
+                          max_points_per_centroid=40)
+    kmeans.train(unit[rng.choice(count, size=min(count, 40 * lists), replace=False)])
+    centres = kmeans.centroids
+    assignment = np.empty(count, np.int64)
+    for start in range(0, count, 16384):
+        assignment[start:start + 16384] = np.argmax(unit[start:start + 16384] @ centres.T,
+                                                    axis=1)
+    members = [np.flatnonzero(assignment == list_id) for list_id in range(lists)]
+    probes = min(lists, _PROBES)
+    nearest = np.argsort(-(centres @ centres.T), axis=1)[:, :probes]
     found = []
-    for start in range(0, count, 8192):
-        sims, ids = index.search(unit[start:start + 8192], fetch)
-        rows = np.arange(start, start + len(ids))[:, None]
-        safe = np.maximum(ids, 0)
-        usable = ((ids >= 0) & (ids != rows) & (sims >= settings.threshold)
-                  & _compatible(sorted_s[rows], sorted_s[safe], settings))
-        sims = np.where(usable, sims, -np.inf)
-        first, column, values = _best(sims, start, 0, settings.neighbours)
-        found.append((first, safe[first - start, column], values))
+    for list_id, rows in enumerate(members):
+        if not len(rows):
+            continue
+        pool = np.concatenate([members[other] for other in nearest[list_id]])
+        sims = unit[rows] @ unit[pool].T
+        local, column = np.nonzero(sims >= settings.threshold)  # few: test only those
+        row, other = rows[local], pool[column]
+        usable = (row != other) & _compatible(sorted_s[row], sorted_s[other], settings)
+        found.append(_best(row[usable], other[usable], sims[local[usable], column[usable]],
+                           settings.neighbours))
     first, second, sims = _joined(found)
     if len(first):  # each pair once
         low, high = np.minimum(first, second), np.maximum(first, second)
@@ -183,17 +191,14 @@ def _approximate(unit: np.ndarray, sorted_s: np.ndarray, settings: CandidateSett
     return first, second, sims
 
 
-def _best(sims: np.ndarray, row_offset: int, column_offset: int, neighbours: int
+def _best(rows: np.ndarray, others: np.ndarray, sims: np.ndarray, neighbours: int
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (at most ``neighbours``) finite entries of each row of ``sims``, largest first."""
-    if sims.shape[1] > neighbours:
-        top = np.argpartition(-sims, neighbours - 1, axis=1)[:, :neighbours]
-        values = np.take_along_axis(sims, top, axis=1)
-    else:
-        top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-        values = sims
-    rows, slots = np.nonzero(np.isfinite(values))
-    return (rows + row_offset, top[rows, slots] + column_offset, values[rows, slots])
+    """Of the pairs ``(rows[i], others[i])``, the ``neighbours`` most similar of each row."""
+    order = np.lexsort((-sims, rows))
+    rows, others, sims = rows[order], others[order], sims[order]
+    first_of_row = np.searchsorted(rows, rows, side="left")
+    keep = np.arange(len(rows)) - first_of_row < neighbours
+    return rows[keep], others[keep], sims[keep]
 
 
 def _joined(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
