@@ -21,6 +21,22 @@ and durations jittered: neighbourhoods as dense as real ones, far more near-copi
 library), for the banded exact path and the clustered join (faiss k-means), and the audio
 check's cost per pair.
 
+Measured 2026-12-05 (2 CPU cores shared with other jobs, load ~8: timings are upper bounds):
+
+| collection | role | files | sources | pair precision | pair recall | exact groups | merged |
+|---|---|---|---|---|---|---|---|
+| demo | chosen on | 448 | 56 | 1.000 | 1.000 | 1.000 | 0 |
+| lincity-ng | looked at | 640 | 80 | 1.000 | 0.997 | 0.988 | 0 |
+| wesnoth | reported | 632 | 79 | 1.000 | 1.000 | 1.000 | 0 |
+| widelands | reported | 640 | 80 | 1.000 | 0.991 | 0.963 | 0 |
+
+No group merged two sources (no distinct sibling merged). Misses: one 11 kHz MP3 (lincity-ng),
+three Ogg copies of 13-15 s high-pitched ambiences at 22 kHz (widelands: correlation 0.84-0.92,
+too little energy below 2 kHz for the low-band check). Candidate stage at 100,000 rows:
+banded exact 9.6 s (764,882 pairs), clustered join 26.4 s, all durations equal (the worst
+case, clustered join) 37.3 s. Audio check: ~1.5 ms decoding per file, ~20 ms per pair of
+2.8 s sounds; only candidate pairs are checked, and pairs already joined are skipped.
+
 Run: ``.venv/bin/python benchmarks/organise.py [--sources 80] [--rows 100000]``
 (first run: ~4 minutes of embedding on 2 cores; libraries are cached under
 ``/tmp/soundslike-bench/organise``).
