@@ -107,7 +107,7 @@ class LazyPlayer(anywidget.AnyWidget):
       box.style.cssText = "width: 136px; height: 32px; display: flex; align-items: center;";
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-play";
-      button.style.width = "84px";
+      button.style.minWidth = "84px";  // "download" fits; a longer label widens it
       button.textContent = "▶ play";
       button.title = model.get("hint");
       const audio = document.createElement("audio");
@@ -244,7 +244,7 @@ class _Download(anywidget.AnyWidget):
     function render({ model, el }) {
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-download";
-      button.style.width = "84px";
+      button.style.minWidth = "84px";  // "download" fits; a longer label widens it
       button.textContent = model.get("label");
       button.title = model.get("hint");
       button.disabled = model.get("unavailable");

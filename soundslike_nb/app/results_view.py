@@ -168,7 +168,8 @@ def _row(rank: str, name: str, folder: str, duration: str, similarity: str, outl
     folder_cell = (cell(folder, 72) if header else
                    cell(folder or "(top)", 72, "soundslike-folder", _folder_text(folder)))
     # Fixed widths that hold "10 min 59 s" and "100 %": no cell ever pushes another.
-    text = "".join([cell(rank, 28, "soundslike-rank"), cell(name, 112), folder_cell,
+    text = "".join([cell(rank, 28, "soundslike-rank"), cell(name, 112, "soundslike-name"),
+                    folder_cell,
                     cell(duration, 76), cell(similarity, 76, title=similarity_title),
                     f"<span class='soundslike-cell' style='width: 68px'>{outline}</span>"])
     row = widgets.HBox([widgets.HTML(text, layout=widgets.Layout(width="448px")), *extra])
