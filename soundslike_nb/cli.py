@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="how much each aspect counts, e.g. cnn=1,timbre=0.5,envelope=0 "
                              "(aspects: cnn = overall character, timbre, spectrum, envelope; "
                              "one left out keeps its default)")
+    search.add_argument("--tag", action="append", default=None, dest="tags", metavar="LABEL",
+                        help="only sounds carrying this label; repeat for any of several "
+                             "(--tag impact --tag hit)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     search.add_argument("--embedder", default=None, metavar="NAME_OR_CHECKPOINT",
                         help="the library's model, named (needed for any model but the "
@@ -125,7 +128,8 @@ def _search(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights) if args.weights is not None else None
     library = load_library(args.library, embedder=args.embedder, token=args.token,
                            device=args.device)
-    hits = library.search(args.query, k=args.k, duration=duration, weights=weights)
+    hits = library.search(args.query, k=args.k, duration=duration, weights=weights,
+                          tags=args.tags)
     position = library.row_of(args.query)
     if position is not None and not args.json:
         print(f"query: {library.rows['name'][position]} (a sound of this library: its stored "
@@ -137,7 +141,7 @@ def _search(args: argparse.Namespace) -> int:
                    for record in hits.to_dict(orient="records")]
         print(json.dumps(records, ensure_ascii=False, indent=2))
     elif hits.empty:
-        print("no sound matches (check the duration range)")
+        print("no sound matches (check the duration range and --tag)")
     else:
         print(hits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0

@@ -425,6 +425,19 @@ class Library:
 
     # -- the map ---------------------------------------------------------------------------
 
+    def duplicates(self, *, threshold: float = 0.9, min_correlation: float = 0.92,
+                   check_audio: bool = True, progress: bool = False) -> pd.DataFrame:
+        """Groups of near-identical sounds, a suggested keeper each and why
+        (:func:`~soundslike_nb.duplicates.find_duplicates`).
+
+        Example:
+            >>> lib.duplicates()[["group", "keep", "path", "reason"]]  # doctest: +SKIP
+        """
+        from .duplicates import find_duplicates
+
+        return find_duplicates(self, threshold=threshold, min_correlation=min_correlation,
+                               check_audio=check_audio, progress=progress)
+
     def map(self, *, progress: bool = True, refit: bool = False):
         """The library's :class:`~soundslike_nb.projection.LibraryMap`, fitted on the rows the
         search compares (so a query's results sit near its star), kept beside the file.

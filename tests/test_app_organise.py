@@ -50,6 +50,8 @@ def test_duplicates_are_grouped_kept_and_moved_by_the_script(library, tmp_path):
         view.csv_text()
     groups = view.find()
     assert groups["group"].nunique() == len(COPIED)
+    same = library.duplicates().reset_index(drop=True)  # the library's own call, as the view's
+    assert same[["group", "keep", "path"]].equals(groups[["group", "keep", "path"]])
     for stem in COPIED:
         members = groups[groups["path"].str.contains(stem)]
         assert len(members) == 3 and members["keep"].sum() == 1

@@ -216,3 +216,23 @@ def test_search_saves_csv_and_a_session(demo_library_file, demo_dir, tmp_path, c
     session = load_session(tmp_path / "s.json")
     assert session.k == 3 and session.weights["timbre"] == 0.5 and len(session.results) == 3
     assert session.query == query and session.messages == ()
+
+
+def test_search_by_label(demo_library_file, demo_dir, tmp_path, capsys):
+    import shutil
+
+    from soundslike_nb import load_library
+
+    library_file = tmp_path / "tagged.parquet"
+    shutil.copy(demo_library_file, library_file)
+    library = load_library(library_file)
+    coins = [position for position, path in enumerate(library.rows["path"]) if "coin" in path]
+    library.tag(coins, "coin")
+    query = str(demo_dir / "kenney" / "explosion1.wav")
+    assert main(["search", str(library_file), query, "-k", "3", "--tag", "coin", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found) == 3 and all("coin" in hit["path"] for hit in found)
+    assert main(["search", str(library_file), query, "--tag", "nobody"]) == 0
+    assert "no sound matches (check the duration range and --tag)" in capsys.readouterr().out
+    assert main(["search", str(library_file), query, "--tag", "bad\tlabel"]) == 2
+    assert "label" in capsys.readouterr().err
