@@ -73,7 +73,7 @@ class IvfSettings:
     dims_per_code: int = 4
     side_dims_per_code: int = 1
     rerank: int = 200
-    steered_rerank: int = 500
+    steered_rerank: int = 750
     steered_tolerance: float = 0.02
     budget_steps: tuple[int, ...] = (4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128,
                                      160, 192, 256, 384, 512)
@@ -361,13 +361,17 @@ class IvfBackend:
         import faiss
 
         selector, _, inside, _ = filters
-        fetch = min(self.steered_rerank, max(inside, 1))
         spread = self._spread(chunk)
+        # Each index gives candidates in proportion to its blocks' share of the score (at least
+        # a quarter of the depth): the envelope alone needs the side index's deep list.
+        main_share = float(np.clip(2 * spread[:, 0].max(), 0.25, 1.0))
+        side_share = float(np.clip(2 * (1 - spread[:, 0]).max(), 0.25, 1.0))
         found = []
         params = faiss.SearchParametersIVF(nprobe=self.faiss_index.nlist)
         if selector is not None:
             params.sel = selector
         if spread[:, 0].max() > self.steered_tolerance or self.side_index is None:
+            fetch = min(max(1, round(self.steered_rerank * main_share)), max(inside, 1))
             found.append(self.faiss_index.search(_pad(chunk, self.faiss_index.d), fetch,
                                                  params=params)[1])
         if self.side_index is not None and (1 - spread[:, 0]).max() > self.steered_tolerance:
@@ -375,6 +379,7 @@ class IvfBackend:
             if selector is not None:
                 side_params.sel = selector
             side_rows = chunk[:, self.block_starts[1]:]
+            fetch = min(max(1, round(self.steered_rerank * side_share)), max(inside, 1))
             found.append(self.side_index.search(_pad(side_rows, self.side_index.d), fetch,
                                                 params=side_params)[1])
         return np.concatenate(found, axis=1)
