@@ -1,10 +1,12 @@
 """How interactive the app's map stays at 100,000 points, in a real browser (JupyterLab + Chromium).
 
 For each size (default 10,000 as the baseline, then 100,000 sounds) a notebook builds a library
-in memory (seeded clustered 512-d embeddings, Zipf-like cluster sizes, log-uniform durations of
-0.05-600 s, 24 top-level folders; a fake embedder, no audio, no library file, so labels are not
-written to disk) with a **PCA** map (``LibraryMap(method="pca")``: UMAP on 100k points takes
-minutes), and shows ``App(library, atlas=atlas)``. Playwright then measures, as a user would:
+in memory (seeded 512-d embeddings, descriptors and durations from the generator calibrated on
+real sounds, ``benchmarks/library_generator.py``; ``--clustered``: noise-like Zipf-sized
+clusters, on which the IVF index falls back to exact search; 24 top-level folders; a fake
+embedder, no audio, no library file, so labels are not written to disk) with a **PCA** map
+(``LibraryMap(method="pca")``: UMAP on 100k points takes minutes), and shows
+``App(library, atlas=atlas)``. Playwright then measures, as a user would:
 
 - **map drawn**: from the notebook saying the library is built (cell 1) to the map's points
   visible (cell 2 builds the App in the kernel, the widgets travel, plotly draws); seen as
@@ -22,7 +24,7 @@ the CPU: no GPU here), so drawing times are upper bounds for a machine with a GP
 2 cores are shared, so all timings are indicative. JupyterLab is started by
 ``tests/browser.py``'s ``running_lab``; Debian's Chromium at ``/usr/bin/chromium``.
 
-Run (about 8 minutes on 2 shared cores, most of it labelling at 100k)::
+Run (about 3 minutes on 2 shared cores; 8 with --clustered, most of it labelling at 100k)::
 
     .venv/bin/python benchmarks/browser_lasso.py
     .venv/bin/python benchmarks/browser_lasso.py --sizes 10000   # the baseline alone, ~1 min
@@ -50,8 +52,9 @@ SHOTS = Path("/tmp")
 LABEL = "impacts"
 
 # Cell 1: the library and its PCA map, built in memory (what the fixtures of
-# tests/test_app_state.py do, at scale). COUNT and DIMENSION are put in by `notebook`.
+# tests/test_app_state.py do, at scale). COUNT and the generator are put in by `notebook`.
 BUILD_CELL = '''\
+import sys
 import time
 
 import numpy as np
@@ -61,7 +64,7 @@ from soundslike_nb.libfile import ROW_COLUMNS, LibraryTable
 from soundslike_nb.library import Library
 from soundslike_nb.projection import LibraryMap
 
-COUNT, DIMENSION, RATE = {count}, {dimension}, 16000
+COUNT, DIMENSION, RATE = {count}, 512, 16000
 
 
 class FakeEmbedder:
@@ -81,12 +84,21 @@ class FakeEmbedder:
 
 started = time.perf_counter()
 rng = np.random.default_rng(7)
-clusters = 40
-weights = 1.0 / np.arange(1, clusters + 1)
-cluster = rng.choice(clusters, size=COUNT, p=weights / weights.sum())
-centres = rng.standard_normal((clusters, DIMENSION)).astype(np.float32)
-embeddings = centres[cluster] + 0.6 * rng.standard_normal((COUNT, DIMENSION), dtype=np.float32)
-durations_s = np.exp(rng.uniform(np.log(0.05), np.log(600.0), COUNT))
+if {clustered}:  # noise-like clusters: the IVF index cannot tell neighbours apart, search is exact
+    clusters = 40
+    weights = 1.0 / np.arange(1, clusters + 1)
+    cluster = rng.choice(clusters, size=COUNT, p=weights / weights.sum())
+    centres = rng.standard_normal((clusters, DIMENSION)).astype(np.float32)
+    embeddings = (centres[cluster]
+                  + 0.6 * rng.standard_normal((COUNT, DIMENSION), dtype=np.float32))
+    descriptors = None
+    durations_s = np.exp(rng.uniform(np.log(0.05), np.log(600.0), COUNT))
+else:  # calibrated on real sounds (benchmarks/library_generator.py), with descriptors
+    sys.path.insert(0, {root!r})
+    from benchmarks.library_generator import generate
+
+    embeddings, descriptors, durations_s = generate(COUNT, seed=7)
+    cluster = rng.integers(24, size=COUNT)
 paths = [f"/sfx/pack {{c % 24:02d}}/kind {{c % 5}}/sound {{i:06d}}.wav"
          for i, c in enumerate(cluster.tolist())]
 rows = pd.DataFrame({{"name": [path.rsplit("/", 1)[1] for path in paths], "path": paths,
@@ -94,10 +106,11 @@ rows = pd.DataFrame({{"name": [path.rsplit("/", 1)[1] for path in paths], "path"
                      "frames": (durations_s * RATE).astype(int), "size": 0, "mtime": 0.0}})
 embedder = FakeEmbedder()
 table = LibraryTable(rows=rows.astype(ROW_COLUMNS), embeddings=embeddings,
+                     descriptors=descriptors,
                      provenance={{"embedder": embedder.provenance, "roots": ["/sfx"]}})
 library = Library(table, embedder=embedder)
 atlas = LibraryMap(method="pca").fit(library.embeddings)
-print(f"library ready: {{len(library)}} sounds, {{DIMENSION}}-d, {{atlas.note}}, "
+print(f"library ready: {{len(library)}} sounds, {{atlas.note}}, "
       f"built in {{time.perf_counter() - started:.1f}} s")
 '''
 
@@ -124,9 +137,9 @@ PANEL_JS = ("() => { const p = document.querySelector('.soundslike-labels');"
             "[...s].map(h => h.textContent.trim()).join(' | '); }")
 
 
-def notebook(folder: Path, count: int, dimension: int) -> str:
+def notebook(folder: Path, count: int, clustered: bool) -> str:
     """Write the benchmark's notebook for ``count`` sounds into ``folder``; its name."""
-    cells = [BUILD_CELL.format(count=count, dimension=dimension),
+    cells = [BUILD_CELL.format(count=count, clustered=clustered, root=str(ROOT)),
              APP_CELL.format(uploads=str(folder / f"uploads-{count}"))]
     document = {
         "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
@@ -291,8 +304,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000],
                         help="library sizes, in order (default 10000 100000)")
-    parser.add_argument("--dimension", type=int, default=512,
-                        help="embedding dimension (default 512, the AI-SFX model's)")
+    parser.add_argument("--clustered", action="store_true",
+                        help="noise-like clusters instead of the calibrated generator: the "
+                             "search index falls back to exact search (slow labelling)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds to wait for each step (default 900)")
     args = parser.parse_args()
@@ -301,7 +315,7 @@ def main() -> None:
 
     results = []
     with tempfile.TemporaryDirectory(prefix="soundslike-lasso-") as folder:
-        names = {count: notebook(Path(folder), count, args.dimension) for count in args.sizes}
+        names = {count: notebook(Path(folder), count, args.clustered) for count in args.sizes}
         with running_lab(Path(folder), log_name="browser-lasso-lab.log") as (url, token):
             for count in args.sizes:
                 with chromium_page(stale_shots="browser-lasso-*.png") as page:
