@@ -22,15 +22,7 @@ from ._checkpoint import DESCRIPTOR_PROVENANCE, Checkpoint, empty_table, lasting
 from ._locks import build_lock, write_lock
 from ._moves import digests_of, find_moves
 from ._version import __version__
-from .analysis import (
-    AnalysisSettings,
-    Analyzer,
-    Batch,
-    Failure,
-    load_model,
-    model_for_library,
-    refuse_unnamed,
-)
+from .analysis import AnalysisSettings, Analyzer, Batch, Failure
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .embedders import DEFAULT_EMBEDDER, Embedder
 from .errors import LibraryError
@@ -45,6 +37,7 @@ from .libfile import (
     write_table,
 )
 from .library import Library
+from .model_choice import load_model, model_for_library, refuse_unnamed
 from .scan import FileEntry, display_name, scan_folders
 
 __all__ = ["BuildReport", "build_library"]

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import AnalysisSettings, Analyzer, SoundFeatures, model_for_library
+from .analysis import AnalysisSettings, Analyzer, SoundFeatures
 from .audio import AudioSource
 from .embedders import Embedder
 from .errors import ParameterError
 from .libfile import LibraryTable, current_descriptors, read_table
+from .model_choice import model_for_library
 from .search import Hits, IndexSettings
 from .sidecar import SidecarStore, content_key, sidecar_key
 from .space import ASPECT_NAMES

@@ -119,10 +119,10 @@ def test_bad_file_in_subprocess_has_no_traceback(tmp_path, demo_library_file):
 
 def test_a_sound_of_the_library_is_the_query_not_its_first_result(demo_library_file, capsys,
                                                                   monkeypatch):
-    import soundslike_nb.analysis as analysis
+    import soundslike_nb.model_choice as model_choice
     from soundslike_nb import load_library
 
-    monkeypatch.setattr(analysis, "get_embedder", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(model_choice, "get_embedder", lambda *a, **k: pytest.fail("model loaded"))
     query = str(load_library(demo_library_file).rows["path"][4])
     assert main(["search", str(demo_library_file), query, "-k", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()

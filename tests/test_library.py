@@ -361,9 +361,9 @@ def test_a_library_never_loads_a_model_nobody_named(tmp_path, demo_library_file,
 
     write_table(LibraryTable(table.rows, table.embeddings, foreign, table.descriptors), out)
     loaded = []
-    import soundslike_nb.analysis as analysis
+    import soundslike_nb.model_choice as model_choice
 
-    monkeypatch.setattr(analysis, "get_embedder",
+    monkeypatch.setattr(model_choice, "get_embedder",
                         lambda *args, **kwargs: loaded.append(args) or pytest.fail("loaded"))
     lib = sl.load_library(out)
     assert len(lib.similar_to(0, k=3)) == 3  # stored rows need no model
