@@ -33,12 +33,17 @@ def _cluster(cluster: int, count: int = 20) -> list[int]:
 
 def test_chosen_sounds_get_a_label_and_their_neighbours_a_suggestion(library):
     labelling = Labelling(library)
-    heard: list[frozenset[str]] = []
-    labelling.observe(heard.append)
+    heard: list[tuple[frozenset[str], str]] = []
+    labelling.observe(lambda changed: heard.append((changed, labelling.busy)))
     labelling.choose(_cluster(0, 4))
-    assert list(labelling.chosen) == _cluster(0, 4) and heard[-1] == {"chosen"}
+    assert list(labelling.chosen) == _cluster(0, 4) and heard[-1] == ({"chosen"}, "")
+    heard.clear()
     assert labelling.label_chosen(" impacts ") == 4
-    assert heard[-1] >= {"tags", "suggestions"} and not labelling.error
+    # The labels are drawn first; then, while suggestions are computed, busy says so.
+    assert [changed for changed, _ in heard] == [{"tags", "error"}, {"busy"},
+                                                 {"busy", "suggestions"}]
+    assert heard[1][1].startswith("suggesting") and heard[2][1] == ""
+    assert not labelling.error
     assert labelling.labels.to_dict() == {"impacts": 4}
     assert [library.tags[p] for p in _cluster(0, 4)] == [("impacts",)] * 4
     assert labelling.label_chosen("impacts") == 0  # they carry it already

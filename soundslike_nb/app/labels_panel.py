@@ -59,7 +59,7 @@ class LabelsPanel:
             style={"description_width": "initial"}, layout=widgets.Layout(width="300px"))
         self.confidence.observe(
             guarded(lambda change: setattr(labelling, "min_confidence", change["new"])), "value")
-        self.accept = widgets.Button(layout=widgets.Layout(width="190px"))
+        self.accept = widgets.Button(layout=widgets.Layout(width="auto", min_width="190px"))
         self.accept.on_click(guarded(lambda _button: labelling.accept()))
         self.suggested = widgets.HTML()
         self.filter = widgets.TagsInput(allowed_tags=[], allow_duplicates=False,
@@ -111,6 +111,13 @@ class LabelsPanel:
                                     if total else "")
         if "error" in changed:
             self.message.value = html.escape(labelling.error)
+        if "busy" in changed:
+            busy = bool(labelling.busy)
+            self.apply.disabled = self.remove.disabled = busy or not len(labelling.chosen)
+            self.accept.disabled = busy or not len(labelling.confident())
+            self.suggested.value = (f"&nbsp;<i class='soundslike-busy'>"
+                                    f"{html.escape(labelling.busy)}</i>" if busy
+                                    else self.suggested.value)
 
     def _state_changed(self, changed: frozenset[str]) -> None:
         if "labels" in changed and list(self.filter.value) != list(self.state.label_filter):
