@@ -15,7 +15,8 @@ embedder, no audio, no library file, so labels are not written to disk) with a *
   mouse; from mouse-up until the labels panel says "N sounds chosen" (the drag itself is timed
   apart: plotly selects while the mouse moves);
 - **label them -> updated**: "impacts" typed, "label them" clicked; until the panel's
-  suggestion button or suggestion count changes (labels put on, suggestions computed);
+  suggestion line has changed and no longer says "suggesting labels…" (labels put on,
+  suggestions computed);
 - **colour by label**: the map's "colour by" set to "label"; until the colour bar titled
   "label" is drawn.
 
@@ -46,7 +47,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import SKIP_REASON, chromium_page, run_all_cells, running_lab  # noqa: E402
+from tests.browser import (  # noqa: E402
+    SKIP_REASON,
+    chromium_page,
+    draw_lasso,
+    open_notebook,
+    run_all_cells,
+    running_lab,
+)
 
 SHOTS = Path("/tmp")
 LABEL = "impacts"
@@ -188,12 +196,7 @@ def measure(page, url: str, token: str, name: str, count: int, timeout: float) -
     """Drive one notebook: the four timings (``None``: timed out) and what was seen."""
     result: dict = {"points": count}
     page.set_default_timeout(60_000)
-    page.goto(f"{url}/lab/tree/{name}?reset&token={token}")
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
-    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
-    choose_kernel = page.get_by_role("button", name="Select", exact=True)
-    if choose_kernel.count():  # JupyterLab sometimes asks, although the notebook names it
-        choose_kernel.first.click()
+    open_notebook(page, url, token, name)
 
     # (a) The map: Run All, the library built in the kernel, then the App until points show.
     run_started = time.monotonic()
@@ -223,15 +226,8 @@ def measure(page, url: str, token: str, name: str, count: int, timeout: float) -
         return result
     plot = page.locator(PLOT + " .nsewdrag").first
     plot.scroll_into_view_if_needed()
-    box = plot.bounding_box()
-    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
-    loop = [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98), (0.02, 0.03)]
     drag_started = time.monotonic()
-    page.mouse.move(left + loop[0][0] * width, top + loop[0][1] * height)
-    page.mouse.down()
-    for x, y in loop[1:]:
-        page.mouse.move(left + x * width, top + y * height, steps=12)
-    page.mouse.up()
+    draw_lasso(page, plot, [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98), (0.02, 0.03)])
     result["drag_s"] = time.monotonic() - drag_started
     chosen = labels.locator(".widget-html", has_text=re.compile(r"\d+ sounds? chosen"))
     result["lasso_s"] = wait_until(lambda: chosen.count() > 0, timeout)
@@ -246,7 +242,10 @@ def measure(page, url: str, token: str, name: str, count: int, timeout: float) -
     labels.locator("input[type=text]").first.fill(LABEL)
     before = panel_text(page)
     labels.get_by_role("button", name="label them").click()
-    result["label_s"] = wait_until(lambda: panel_text(page) != before, timeout, every=0.2)
+    # The panel changes twice: "suggesting labels…" at once, then the suggestions.
+    result["label_s"] = wait_until(
+        lambda: (text := panel_text(page)) != before and "suggesting labels" not in text,
+        timeout, every=0.2)
     result["panel"] = panel_text(page)
     errors = labels.locator(".soundslike-error")
     result["panel_error"] = errors.first.inner_text().strip() if errors.count() else ""

@@ -136,3 +136,49 @@ def run_all_cells(page) -> None:
             return
         except PlaywrightTimeout:
             continue
+
+
+def write_app_notebook(folder: Path, library_path: Path | str) -> Path:
+    """The app's notebook written into ``folder``, opening ``library_path`` as it is
+    (``FOLDERS = None``), its outputs cleared: the notebook a browser test serves."""
+    import json
+
+    notebook = json.loads((ROOT / "notebooks" / "soundslike.ipynb").read_text())
+    settings_cells = 0
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        if re.search(r"^LIBRARY = ", source, re.M):
+            source = re.sub(r"^LIBRARY = .*$", f"LIBRARY = {str(library_path)!r}", source,
+                            flags=re.M)
+            cell["source"] = re.sub(r"^FOLDERS = .*$", "FOLDERS = None", source, flags=re.M)
+            settings_cells += 1
+        cell["outputs"], cell["execution_count"] = [], None
+    assert settings_cells == 1, "the notebook's settings cell (LIBRARY = ...) was not found"
+    path = Path(folder) / "soundslike.ipynb"
+    path.write_text(json.dumps(notebook, indent=1))
+    return path
+
+
+def open_notebook(page, url: str, token: str, name: str) -> None:
+    """Open notebook ``name`` of the served folder and wait for an idle kernel (answering
+    JupyterLab's kernel prompt, which it sometimes shows although the notebook names one)."""
+    page.goto(f"{url}/lab/tree/{name}?reset&token={token}")
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
+    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
+    choose_kernel = page.get_by_role("button", name="Select", exact=True)
+    if choose_kernel.count():
+        choose_kernel.first.click()
+
+
+def draw_lasso(page, plot, loop: list[tuple[float, float]], *, steps: int = 12) -> None:
+    """Drag the mouse over ``plot`` (a locator) through ``loop``: points as shares of its width
+    and height, the first where the button goes down, the last where it comes up."""
+    box = plot.bounding_box()
+    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(left + loop[0][0] * width, top + loop[0][1] * height)
+    page.mouse.down()
+    for x, y in loop[1:]:
+        page.mouse.move(left + x * width, top + y * height, steps=steps)
+    page.mouse.up()

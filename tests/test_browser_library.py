@@ -10,7 +10,6 @@ they belong in ``benchmarks/browser_app.py``. Skipped, saying why, where Debian'
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -18,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .browser import ARTIFACTS, MARKS, ROOT, chromium_page, run_all_cells, running_lab
+from .browser import (
+    ARTIFACTS,
+    MARKS,
+    chromium_page,
+    run_all_cells,
+    running_lab,
+    write_app_notebook,
+)
 
 RATE = 22050
 SHORTS = 2000
@@ -155,22 +161,8 @@ def real_library(tmp_path_factory):
 def lab(real_library, tmp_path_factory):
     """JupyterLab whose root is a temporary folder holding the app's notebook pointed at the
     library (``FOLDERS = None``): ``(url, token)``; stopped afterwards."""
-    library_path = real_library[0]
     notebooks = tmp_path_factory.mktemp("lab-root")
-    notebook = json.loads((ROOT / "notebooks" / "soundslike.ipynb").read_text())
-    settings_cells = 0
-    for cell in notebook["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and re.search(r"^LIBRARY = ", source, re.M):
-            source = re.sub(r"^LIBRARY = .*$", f"LIBRARY = {str(library_path)!r}", source,
-                            flags=re.M)
-            source = re.sub(r"^FOLDERS = .*$", "FOLDERS = None", source, flags=re.M)
-            cell["source"] = source
-            settings_cells += 1
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    assert settings_cells == 1, "the notebook's settings cell (LIBRARY = ...) was not found"
-    (notebooks / "soundslike.ipynb").write_text(json.dumps(notebook, indent=1))
+    write_app_notebook(notebooks, real_library[0])
 
     with running_lab(notebooks, log_name="real-lab.log") as server:
         yield server

@@ -8,7 +8,6 @@ Screenshots land in ``test-artifacts/browser/organise-*.png``.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -19,7 +18,17 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from .browser import ARTIFACTS, MARKS, ROOT, chromium_page, run_all_cells, running_lab
+from .browser import (
+    ARTIFACTS,
+    MARKS,
+    ROOT,
+    chromium_page,
+    draw_lasso,
+    open_notebook,
+    run_all_cells,
+    running_lab,
+    write_app_notebook,
+)
 
 pytestmark = MARKS
 DEMO = ROOT / "data" / "demo" / "kenney"
@@ -50,16 +59,7 @@ def library_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def lab(library_file, tmp_path_factory):
     root = tmp_path_factory.mktemp("organise-lab")
-    notebook = json.loads((ROOT / "notebooks" / "soundslike.ipynb").read_text())
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        source = re.sub(r"^LIBRARY = .*$", f"LIBRARY = {str(library_file)!r}", source,
-                        flags=re.M)
-        cell["source"] = re.sub(r"^FOLDERS = .*$", "FOLDERS = None", source, flags=re.M)
-        cell["outputs"], cell["execution_count"] = [], None
-    (root / "soundslike.ipynb").write_text(json.dumps(notebook, indent=1))
+    write_app_notebook(root, library_file)
     with running_lab(root, log_name="organise-lab.log") as server:
         yield server
 
@@ -86,12 +86,7 @@ def _drive(page, url: str, token: str, library_file: Path, scratch: Path) -> Non
     from soundslike_nb import load_library
 
     page.set_default_timeout(60_000)
-    page.goto(f"{url}/lab/tree/soundslike.ipynb?reset&token={token}")
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
-    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=90_000)
-    choose_kernel = page.get_by_role("button", name="Select", exact=True)
-    if choose_kernel.count():  # JupyterLab sometimes asks, although the notebook names it
-        choose_kernel.first.click()
+    open_notebook(page, url, token, "soundslike.ipynb")
     run_all_cells(page)
     app = page.locator(".soundslike-app")
     app.wait_for(timeout=150_000)
@@ -104,14 +99,7 @@ def _drive(page, url: str, token: str, library_file: Path, scratch: Path) -> Non
     labels.get_by_role("button", name="lasso").click()
     plot = page.locator(".soundslike-app .js-plotly-plot .nsewdrag").first
     plot.scroll_into_view_if_needed()
-    box = plot.bounding_box()
-    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
-    loop = [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98), (0.02, 0.03)]
-    page.mouse.move(left + loop[0][0] * width, top + loop[0][1] * height)
-    page.mouse.down()
-    for x, y in loop[1:]:
-        page.mouse.move(left + x * width, top + y * height, steps=12)
-    page.mouse.up()
+    draw_lasso(page, plot, [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98), (0.02, 0.03)])
     chosen = labels.locator(".widget-html", has_text=re.compile(r"\d+ sounds? chosen"))
     chosen.wait_for()
     count = int(re.search(r"(\d+) sounds? chosen", chosen.inner_text()).group(1))
