@@ -103,6 +103,7 @@ def test_the_map_chooses_with_the_lasso_and_colours_by_label(state, library):
     labelling = Labelling(library)
     view = MapView(state, labelling=labelling, colour_by="label")
     assert view.figure.layout.dragmode == "pan"
+    assert view.figure.data[0].unselected.marker.opacity >= 0.4  # suggestions stay visible
     view.dragmode = "lasso"
     assert view.figure.layout.dragmode == "lasso"
     with pytest.raises(Exception, match="dragmode"):

@@ -57,6 +57,7 @@ _FOLDER_PALETTE = [colour for colour in qualitative.Dark24
                    if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
 _IN_RANGE, _OUT_OF_RANGE = 0.85, 0.12
 _SUGGESTED = 0.4  # a suggested label is drawn at this share of a given label's opacity
+_UNSELECTED = 0.45
 _FOLDER_LINE = '<span style="color:#5f6878;font-size:11px">{}</span>'
 # Name, folder (small, grey), duration: the per-point parts travel once, as hovertext and
 # customdata, and the markup once, in the template.
@@ -100,6 +101,9 @@ class MapView:
             hovertext=[html.escape(str(name)) for name in rows["name"]],
             customdata=self._customdata(),
             hovertemplate=_LIBRARY_HOVER, hoverlabel=_hover_label(_GREY),
+            # Outside a lasso, points stay half visible (plotly's default, a fifth of their
+            # opacity, hid the faded suggestions round the sounds just labelled).
+            unselected={"marker": {"opacity": _UNSELECTED}},
             marker={"size": 8 if len(rows) <= 2000 else 4, "line": {"width": 0},
                     **self._colouring(self._colour_by)})
         highlights = self._highlights()
