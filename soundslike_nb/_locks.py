@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .errors import LibraryError
 
@@ -36,21 +37,17 @@ def build_lock(target: str | None, *, progress: bool) -> Iterator[None]:
         return
     from filelock import Timeout
 
-    lock = _lock_file(target, "lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if progress:
-            print(f"{os.path.basename(target)}: another build is writing it; waiting for it to "
-                  "finish", flush=True)
-        lock.acquire()
-    except OSError as exc:
-        raise LibraryError(f"{target!r}: cannot lock the library for writing "
-                           f"({exc.strerror or exc})") from None
-    try:
+    def wait_for_the_other_build(lock) -> None:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if progress:
+                print(f"{os.path.basename(target)}: another build is writing it; waiting for "
+                      "it to finish", flush=True)
+            lock.acquire()
+
+    with _held(target, "lock", wait_for_the_other_build):
         yield
-    finally:
-        lock.release()
 
 
 @contextlib.contextmanager
@@ -63,12 +60,24 @@ def write_lock(target: str, *, wait_s: float = WRITE_WAIT_S) -> Iterator[None]:
     """
     from filelock import Timeout
 
-    lock = _lock_file(target, "write.lock")
+    def wait_at_most(lock) -> None:
+        try:
+            lock.acquire(timeout=wait_s)
+        except Timeout:
+            raise LibraryError(f"{target!r}: another process has been writing the library for "
+                               f"{wait_s:.0f} s; try again") from None
+
+    with _held(target, "write.lock", wait_at_most):
+        yield
+
+
+@contextlib.contextmanager
+def _held(target: str, suffix: str, acquire: Callable[[Any], None]) -> Iterator[None]:
+    """Hold the lock file ``.NAME.suffix`` beside ``target``, taken by ``acquire(lock)``; a
+    lock that cannot be made (read-only folder...) is a :class:`LibraryError`."""
+    lock = _lock_file(target, suffix)
     try:
-        lock.acquire(timeout=wait_s)
-    except Timeout:
-        raise LibraryError(f"{target!r}: another process has been writing the library for "
-                           f"{wait_s:.0f} s; try again") from None
+        acquire(lock)
     except OSError as exc:
         raise LibraryError(f"{target!r}: cannot lock the library for writing "
                            f"({exc.strerror or exc})") from None
