@@ -47,11 +47,13 @@ def lasting_failures(records: dict[str, dict], found: dict[str, FileEntry]) -> d
 class Checkpoint:
     """Finished batches saved beside the output while a build runs; gone when it completes."""
 
-    def __init__(self, target: str | None, model_info: dict, *, every_s: float) -> None:
+    def __init__(self, target: str | None, model_info: dict, *, analysis: dict,
+                 every_s: float) -> None:
         self.folder = (None if target is None else
                        os.path.join(os.path.dirname(target),
                                     f".{os.path.basename(target)}.partial"))
         self.model_info = model_info
+        self.analysis = analysis  # the settings' record: parts made otherwise are not reused
         self.every_s = float(every_s)
         self.dimension = int(model_info.get("dimension", 0))
         self.parts: list[LibraryTable] = []
@@ -73,15 +75,16 @@ class Checkpoint:
             except LibraryError:
                 continue  # a part cut short by the kill: its batch is simply redone
             descriptors = current_descriptors(table)
-            if table.provenance.get("embedder") != self.model_info or descriptors is None:
-                continue
+            if (table.provenance.get("embedder") != self.model_info or descriptors is None
+                    or table.provenance.get("analysis", self.analysis) != self.analysis):
+                continue  # another model or other settings: analysed again
             rows = table.rows
             keep = np.array([p in found and found[p].size == s and found[p].mtime == m
                              for p, s, m in zip(rows["path"], rows["size"], rows["mtime"])],
                             dtype=bool)
             parts.append(LibraryTable(rows, table.embeddings, descriptors=descriptors,
-                                      thumbnails=table.thumbnails,
-                                      digests=table.digests).subset(keep))
+                                      thumbnails=table.thumbnails, digests=table.digests,
+                                      regions=table.regions).subset(keep))
             failures.update(lasting_failures(table.provenance.get("failures", {}), found))
         self.count = len(parts)
         merged = concat_tables(parts, empty=empty_table(self.dimension))
@@ -104,9 +107,9 @@ class Checkpoint:
         merged = concat_tables(self.parts, empty=empty_table(self.dimension))
         table = LibraryTable(
             rows=merged.rows, embeddings=merged.embeddings, descriptors=merged.descriptors,
-            thumbnails=merged.thumbnails, digests=merged.digests,
+            thumbnails=merged.thumbnails, digests=merged.digests, regions=merged.regions,
             provenance={"embedder": self.model_info, "descriptors": DESCRIPTOR_PROVENANCE,
-                        "failures": self.failures},
+                        "analysis": self.analysis, "failures": self.failures},
         )
         name = f"part-{os.getpid()}-{self.count:06d}.parquet"
         write_table(table, os.path.join(self.folder, name))

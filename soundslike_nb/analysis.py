@@ -44,7 +44,8 @@ class AnalysisSettings:
         device: where the model and the descriptors run: ``"cpu"``, ``"cuda"``... or ``None``
             for a GPU when there is one. A per-machine choice: never taken from a file.
         regions: how files longer than ``regions.min_file_s`` are cut into regions, each
-            analysed too (:class:`~soundslike_nb.segmentation.RegionSettings`); ``None``: none.
+            analysed too (:class:`~soundslike_nb.segmentation.RegionSettings`, default its
+            defaults); ``None``: no regions (a library recorded before regions has none).
 
     Example:
         >>> AnalysisSettings(max_duration_s=30).record()["max_duration_s"]
@@ -54,7 +55,7 @@ class AnalysisSettings:
     max_duration_s: float | None = 600.0
     descriptor_version: str = DESCRIPTOR_VERSION
     device: str | None = None
-    regions: RegionSettings | None = None
+    regions: RegionSettings | None = field(default_factory=RegionSettings)
 
     def __post_init__(self) -> None:
         limit = self.max_duration_s
@@ -98,6 +99,46 @@ class AnalysisSettings:
 SILENCE_PEAK = 1e-3
 #: Points of a sound's waveform thumbnail (its outline in a result row).
 THUMBNAIL_BINS = 64
+
+
+#: The shortest region of a file a query may be (50 ms: a click; shorter says nothing).
+SHORTEST_SPAN_S = 0.05
+
+
+def check_span(span: Any, length_s: float | None, *, name: str,
+               shortest_s: float = SHORTEST_SPAN_S) -> tuple[float, float]:
+    """``(start, end)`` in seconds of a region of a sound ``length_s`` long (``None``: not
+    known yet), or a :class:`ParameterError` naming the sound and the values: start >= end,
+    outside the sound, or shorter than ``shortest_s``.
+
+    Example:
+        >>> check_span((1, 2.5), 10.0, name="take.wav")
+        (1.0, 2.5)
+        >>> check_span((3, 2), 10.0, name="take.wav")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        soundslike_nb.errors.ParameterError: 'take.wav': a region must start before it ends...
+    """
+    try:
+        start, end = (float(value) for value in span)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name!r}: a region is (start, end) in seconds, got {span!r}"
+                             ) from None
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ParameterError(f"{name!r}: a region needs finite times, got {span!r}")
+    if start < 0:
+        raise ParameterError(f"{name!r}: a region cannot start before 0 s, got {start:g} s")
+    if start >= end:
+        raise ParameterError(f"{name!r}: a region must start before it ends, got start "
+                             f"{start:g} s and end {end:g} s")
+    if length_s is not None and end > length_s + 1e-3:
+        raise ParameterError(f"{name!r}: the region {start:g}-{end:g} s ends after the sound "
+                             f"({length_s:.3f} s long)")
+    if end - start < shortest_s:
+        raise ParameterError(f"{name!r}: the region {start:g}-{end:g} s is "
+                             f"{(end - start) * 1000:.0f} ms long; the model needs at least "
+                             f"{shortest_s * 1000:.0f} ms")
+    return start, min(end, length_s) if length_s is not None else end
 
 
 @dataclass(frozen=True)
@@ -200,12 +241,15 @@ class Analyzer:
     # -- one sound ---------------------------------------------------------------------------
 
     def analyse(self, source: AudioSource | np.ndarray, *, name: str | None = None,
-                progress: Callable[[float], None] | None = None) -> SoundFeatures:
+                progress: Callable[[float], None] | None = None,
+                span: tuple[float, float] | None = None) -> SoundFeatures:
         """Analyse one sound: a path, the bytes of a file, or a mono waveform at the model's
         rate. Raises :class:`AudioError` or :class:`EmbedderError` naming it.
 
         ``progress``, when given, is called with the share of the work done (0 to 1) as the
         analysis goes: after decoding, after each batch of the model, and at the end.
+        ``span``: ``(start, end)`` in seconds: only that region of the sound is analysed, as
+        a sound of its own (:func:`check_span` says which spans are refused).
 
         Example:
             >>> analyzer.analyse(b"RIFF...", name="upload.wav",  # doctest: +SKIP
@@ -214,11 +258,22 @@ class Analyzer:
         label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike))
                          else "<query>")
         report = _Stages(progress)
+        rate = self.embedder.sample_rate
         if isinstance(source, np.ndarray):
             waveform = validate_waveform(source, name=label)
+            length = len(waveform) / rate
         else:
-            waveform, _ = load(source, sample_rate=self.embedder.sample_rate, name=name,
-                               max_duration=self.settings.max_duration_s)
+            waveform, info = load(source, sample_rate=rate, name=name,
+                                  max_duration=self.settings.max_duration_s if span is None
+                                  else check_span(span, None, name=label)[1])
+            length = info.duration
+        if span is not None:
+            start, end = check_span(span, length, name=label,
+                                    shortest_s=self.shortest_span_s)
+            waveform = waveform[round(start * rate):round(end * rate)]
+            if not len(waveform):  # the header promised more than the file holds
+                raise ParameterError(f"{label!r}: the region {start:g}-{end:g} s holds no "
+                                     "audio (the file ends sooner than its header says)")
         report.decoded()
         try:
             embeddings = self._embed([waveform], progress=report.embedding)
@@ -233,6 +288,13 @@ class Analyzer:
             raise EmbedderError(f"{label!r}: the model produced NaN or infinite values")
         return SoundFeatures(embeddings[0], None if descriptors is None else descriptors[0],
                              peak=float(np.abs(waveform).max()))
+
+    @property
+    def shortest_span_s(self) -> float:
+        """The shortest region a query may be: :data:`SHORTEST_SPAN_S`, or the model's own
+        minimum where it has a longer one (pyannote's receptive field)."""
+        own = getattr(self.embedder, "min_samples", 0) / self.embedder.sample_rate
+        return max(SHORTEST_SPAN_S, float(own))
 
     # -- many files --------------------------------------------------------------------------
 

@@ -141,7 +141,8 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     kept, gone, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
     digested = _digest_tagged(kept)
     files = scan.files + outside
-    checkpoint = Checkpoint(target, model_info, every_s=checkpoint_every_s)
+    checkpoint = Checkpoint(target, model_info, analysis=settings.record(),
+                            every_s=checkpoint_every_s)
     resumed, resumed_failures = checkpoint.load(files)
     report.resumed = len(resumed.rows)
     failures = {**old_failures, **resumed_failures,
@@ -178,7 +179,8 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                 rows = _rows_of(batch)
                 part = LibraryTable(rows, batch.embeddings, descriptors=batch.descriptors,
                                     thumbnails=batch.thumbnails,
-                                    digests=digests_of(rows["path"].tolist()))
+                                    digests=digests_of(rows["path"].tolist()),
+                                    regions=batch.regions if settings.regions else None)
                 parts.append(part)
                 batch_failures = _with_stat(batch.failures, entries)
                 failures.update(batch_failures)
@@ -200,11 +202,7 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
     provenance = _provenance(previous, model_info, settings, root_paths, failures)
-    table = LibraryTable(rows=merged.rows.iloc[order].reset_index(drop=True),
-                         embeddings=merged.embeddings[order], provenance=provenance,
-                         descriptors=merged.descriptors[order],
-                         thumbnails=None if merged.thumbnails is None else merged.thumbnails[order],
-                         tags=merged.tags[order], digests=merged.digests[order])
+    table = replace(merged.subset(order), provenance=provenance)
     if target is None:
         pass
     elif previous is not None and not digested and _same_library(previous, table, report):
@@ -295,7 +293,7 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
     vanished = ~keep & ~rows["path"].isin(found).to_numpy()
     report.removed = int(vanished.sum())
     outside: list[FileEntry] = []
-    if descriptors is None:
+    if descriptors is None or _stale_regions(previous):
         outside = [FileEntry(path, int(size), float(mtime)) for path, size, mtime, stay in
                    zip(rows["path"], rows["size"], rows["mtime"], keep)
                    if stay and path not in found]
@@ -306,8 +304,17 @@ def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: li
     failures = lasting_failures(previous.provenance.get("failures", {}), found)
     current = LibraryTable(rows, previous.embeddings, descriptors=descriptors,
                            thumbnails=previous.thumbnails, tags=previous.tags,
-                           digests=previous.digests)
+                           digests=previous.digests, regions=previous.regions)
     return current.subset(keep), current.subset(vanished), failures, outside
+
+
+def _stale_regions(previous: LibraryTable) -> bool:
+    """Whether the library's regions were cut by another version of the segmentation (its
+    sounds are then analysed again, once, like stale descriptors)."""
+    from .segmentation import REGIONS_VERSION
+
+    recorded = (previous.provenance.get("analysis") or {}).get("regions")
+    return bool(recorded) and recorded.get("version") != REGIONS_VERSION
 
 
 def _digest_tagged(kept: LibraryTable) -> int:

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="embed on a local Dask cluster of N worker processes")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="embed on an existing Dask cluster (tcp://host:8786)")
+    index.add_argument("--no-regions", action="store_true",
+                       help="do not cut files longer than 4 s into regions (a new library "
+                            "only: an existing one keeps how it was made)")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
 
     search = commands.add_parser("search", help="find the sounds most like a query sound")
@@ -58,7 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--tag", action="append", default=None, dest="tags", metavar="LABEL",
                         help="only sounds carrying this label; repeat for any of several "
                              "(--tag impact --tag hit)")
-    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    search.add_argument("--per-file", type=int, default=1, metavar="N",
+                        help="at most N results from one file, itself and its regions "
+                             "together (default 1; 0: no limit)")
+    search.add_argument("--start", type=float, default=None, metavar="S",
+                        help="search by the query's region from S seconds (with --end)")
+    search.add_argument("--end", type=float, default=None, metavar="S",
+                        help="search by the query's region up to S seconds (with --start)")
+    search.add_argument("--json", action="store_true",
+                        help="print JSON instead of a table (start/end: null for a whole file)")
     search.add_argument("--embedder", default=None, metavar="NAME_OR_CHECKPOINT",
                         help="the library's model, named (needed for any model but the "
                              "shipped aisfx: a library file never loads a model by itself)")
@@ -105,9 +116,14 @@ def _index(args: argparse.Namespace) -> int:
 
             client = stack.enter_context(cluster_client(workers=args.workers,
                                                         scheduler=args.scheduler))
+        settings = None
+        if args.no_regions:
+            from .analysis import AnalysisSettings
+
+            settings = AnalysisSettings(regions=None)
         library = build_library(args.folders, out=args.output, embedder=args.embedder,
                                 token=args.token, device=args.device, progress=not args.quiet,
-                                client=client)
+                                client=client, settings=settings)
     report = library.report
     for path, reason in sorted(report.failures.items()):
         print(f"{path}: {reason}", file=sys.stderr)
@@ -126,12 +142,17 @@ def _search(args: argparse.Namespace) -> int:
     if args.min_duration is not None or args.max_duration is not None:
         duration = (args.min_duration, args.max_duration)
     weights = parse_weights(args.weights) if args.weights is not None else None
+    region = _region_of(args)
+    if args.per_file < 0:
+        raise SoundslikeError(f"--per-file must be 0 (no limit) or more, got {args.per_file}")
     library = load_library(args.library, embedder=args.embedder, token=args.token,
                            device=args.device)
     hits = library.search(args.query, k=args.k, duration=duration, weights=weights,
-                          tags=args.tags)
+                          tags=args.tags, per_file=args.per_file or None, region=region)
     position = library.row_of(args.query)
-    if position is not None and not args.json:
+    if region is not None and not args.json:
+        print(f"query: {args.query}, {region[0]:g} to {region[1]:g} s")
+    elif position is not None and not args.json:
         print(f"query: {library.rows['name'][position]} (a sound of this library: its stored "
               "vectors, and it is left out of the results)")
     if args.csv is not None or args.save_session is not None:
@@ -145,6 +166,15 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print(hits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     return 0
+
+
+def _region_of(args: argparse.Namespace) -> tuple[float, float] | None:
+    """``(start, end)`` from ``--start``/``--end`` (both or neither), or ``None``."""
+    if args.start is None and args.end is None:
+        return None
+    if args.start is None or args.end is None:
+        raise SoundslikeError("a region needs both --start and --end (seconds)")
+    return args.start, args.end
 
 
 def _save_search(args: argparse.Namespace, library, hits, duration, weights) -> None:

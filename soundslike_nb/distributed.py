@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from .analysis import THUMBNAIL_BINS, AnalysisSettings, Analyzer, Batch
 from .descriptors import FEATURE_NAMES
 from .embedders import Embedder, get_embedder
 from .errors import SoundslikeError
+from .regions import Regions
 from .scan import FileEntry
 
 __all__ = ["analyse_on_cluster", "cluster_client", "connect"]
@@ -92,10 +94,13 @@ def _analyse_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
     """Runs on a worker: analyse one chunk; return it without the waveforms."""
     analyzer = _worker_analyzer(model, settings)
     merged = Batch()
-    vectors, descriptors, thumbnails = [], [], []
+    vectors, descriptors, thumbnails, regions = [], [], [], []
     for batch in analyzer.analyse_files(entries):
         for item in batch.decoded:
             item.waveform = item.waveform[:0]  # only the facts travel back
+        if batch.regions is not None:  # owners counted on past the files merged so far
+            regions.append(replace(batch.regions,
+                                   owners=batch.regions.owners + len(merged.decoded)))
         merged.decoded.extend(batch.decoded)
         merged.failures.update(batch.failures)
         merged.audio_seconds += batch.audio_seconds
@@ -108,6 +113,9 @@ def _analyse_chunk(model: Embedder | tuple, entries: Sequence[FileEntry],
                           np.zeros((0, len(FEATURE_NAMES)), np.float32))
     merged.thumbnails = (np.concatenate(thumbnails) if thumbnails else
                          np.zeros((0, THUMBNAIL_BINS), np.uint8))
+    merged.regions = Regions.concat(regions, dimension=analyzer.embedder.dimension,
+                                    describes=analyzer.describes,
+                                    descriptor_count=len(FEATURE_NAMES))
     return merged
 
 

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
+from ._region_columns import concat_regions, read_regions, region_arrays, take_regions
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .errors import LibraryError
+from .regions import Regions
 
 __all__ = ["FORMAT_VERSION", "LibraryTable", "concat_tables", "current_descriptors", "empty_tags",
            "read_table", "read_tags", "write_table"]
@@ -53,7 +55,11 @@ class LibraryTable:
     ``tags`` is an object array with one tuple of labels per row (``None`` given: all empty, as
     in files written before tags existed); ``digests`` is an ``S16`` array with the first 16 bytes
     of each file's SHA-256 (``b""``: not known, as in files written before digests existed), what
-    tells a file moved or renamed unchanged."""
+    tells a file moved or renamed unchanged.
+
+    ``regions`` are the regions of the long files (:class:`~soundslike_nb.regions.Regions`,
+    owners index the rows, in row then time order): ``None`` in a library analysed without
+    regions."""
 
     rows: pd.DataFrame
     embeddings: np.ndarray
@@ -62,6 +68,7 @@ class LibraryTable:
     thumbnails: np.ndarray | None = None
     tags: np.ndarray | None = None
     digests: np.ndarray | None = None
+    regions: Regions | None = None
 
     def __post_init__(self) -> None:
         if len(self.rows) != len(self.embeddings):
@@ -82,6 +89,12 @@ class LibraryTable:
                 self.thumbnails.ndim != 2 or len(self.thumbnails) != len(self.rows)):
             raise LibraryError(f"{len(self.rows)} rows but thumbnails of shape "
                                f"{self.thumbnails.shape}: they must match")
+        owners = None if self.regions is None else self.regions.owners
+        if owners is not None and len(owners) and (
+                owners.min() < 0 or owners.max() >= len(self.rows)
+                or (np.diff(owners) < 0).any()):
+            raise LibraryError(f"regions must belong to the {len(self.rows)} rows, in row "
+                               "order")
 
     def subset(self, keep: np.ndarray) -> LibraryTable:
         """The rows ``keep`` selects (a boolean mask or positions), with their vectors."""
@@ -90,7 +103,9 @@ class LibraryTable:
                             self.provenance,
                             None if self.descriptors is None else self.descriptors[keep],
                             None if self.thumbnails is None else self.thumbnails[keep],
-                            self.tags[keep], self.digests[keep])
+                            self.tags[keep], self.digests[keep],
+                            None if self.regions is None else
+                            take_regions(self.regions, keep, rows=len(self.rows)))
 
 
 def empty_tags(count: int) -> np.ndarray:
@@ -135,7 +150,11 @@ def concat_tables(tables: Sequence[LibraryTable], *, empty: LibraryTable) -> Lib
                      np.concatenate(descriptors).astype(np.float32, copy=False)),
         thumbnails=thumbnails,
         tags=np.concatenate([table.tags for table in tables]),
-        digests=np.concatenate([table.digests for table in tables]))
+        digests=np.concatenate([table.digests for table in tables]),
+        regions=concat_regions([table.regions for table in tables],
+                               [len(table.rows) for table in tables],
+                               dimension=tables[0].embeddings.shape[1],
+                               describes=not any(part is None for part in descriptors)))
 
 
 def empty_rows() -> pd.DataFrame:
@@ -175,6 +194,9 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
     for matrix in matrices.values():
         arrays.append(pa.FixedSizeListArray.from_arrays(
             pa.array(matrix.reshape(-1)), type=_vector_type(matrix.shape[1], matrix.dtype)))
+    regions = ({} if table.regions is None
+               else region_arrays(table.regions, len(rows)))
+    arrays += list(regions.values())
     provenance = dict(table.provenance, format_version=FORMAT_VERSION)
     schema = pa.schema(
         [pa.field(name, _arrow_type(dtype)) for name, dtype in ROW_COLUMNS.items()]
@@ -182,7 +204,8 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
            pa.field("digest", pa.binary(DIGEST_BYTES), nullable=False)]
         # Vectors are never null: without definition levels they read ~25 % faster.
         + [pa.field(name, _vector_type(matrix.shape[1], matrix.dtype), nullable=False)
-           for name, matrix in matrices.items()],
+           for name, matrix in matrices.items()]
+        + [pa.field(name, array.type, nullable=False) for name, array in regions.items()],
         metadata={_METADATA_KEY: json.dumps(provenance).encode()},
     )
     arrow_table = pa.Table.from_arrays(arrays, schema=schema)
@@ -194,7 +217,9 @@ def write_table(table: LibraryTable, path: str | os.PathLike) -> None:
             compression={**{name: "zstd" for name in (*ROW_COLUMNS, "tags")}, "digest": "none",
                          # thumbnails are small and compress; float vectors barely do
                          **{name: "zstd" if name == "thumbnail" else "none"
-                            for name in matrices}},
+                            for name in matrices},
+                         **{name: "zstd" if name in ("region_start", "region_end") else "none"
+                            for name in regions}},
             use_dictionary=["name"],
             write_statistics=["duration", "mtime", "size"],
             # Row groups decode in parallel; one group of 1M list rows takes 11 s to read on
@@ -245,13 +270,14 @@ def read_table(path: str | os.PathLike) -> LibraryTable:
         thumbnails = (_read_matrix(source, parquet, "thumbnail", dtype=np.uint8)
                       if "thumbnail" in schema.names else None)
         tags, digests = _read_tags_and_digests(source, parquet)
-    except (pa.ArrowException, OSError) as exc:
+        regions = read_regions(parquet, dimension=embeddings.shape[1])
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise LibraryError(f"{source!r}: cannot read the library ({exc})") from None
     for name, dtype in ROW_COLUMNS.items():
         rows[name] = rows[name].astype(dtype)
     return LibraryTable(rows=rows, embeddings=embeddings, provenance=provenance,
                         descriptors=descriptors, thumbnails=thumbnails, tags=tags,
-                        digests=digests)
+                        digests=digests, regions=regions)
 
 
 def read_tags(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import AnalysisSettings, Analyzer, SoundFeatures
+from .analysis import AnalysisSettings, Analyzer, SoundFeatures, check_span
 from .audio import AudioSource
 from .embedders import Embedder
 from .errors import ParameterError
@@ -30,7 +30,9 @@ from .space import ASPECT_NAMES
 __all__ = ["RESULT_COLUMNS", "Library", "load_library"]
 
 #: Columns of a search result: ``similarity`` is the weighted score, then one cosine per aspect.
-RESULT_COLUMNS = ["rank", "name", "path", "duration", "similarity", *ASPECT_NAMES]
+#: ``start`` and ``end`` are a region's span in seconds (NaN for a whole file).
+RESULT_COLUMNS = ["rank", "name", "path", "start", "end", "duration", "similarity",
+                  *ASPECT_NAMES]
 DurationRange = tuple[float | None, float | None] | None
 #: Which sounds a tag call is about: a row position, a path, or a sequence of either, or a
 #: boolean mask over the rows.
@@ -70,6 +72,9 @@ class Library:
         #: (n, 64) uint8 waveform outlines (``analysis.waveform_thumbnail``), all zeros for a
         #: sound that has none; ``None`` for a library written before they existed.
         self.thumbnails = table.thumbnails
+        #: The regions of the long files (:class:`~soundslike_nb.regions.Regions`; their
+        #: descriptors ``None`` when the files' are); ``None`` in a library without regions.
+        self.region_table = _current_regions(table, self.descriptors)
         self._tags = table.tags
         self._masks: dict[tuple[str, ...], np.ndarray] = {}  # labels -> carrying(), until a change
         self.path = None if path is None else os.path.abspath(os.fspath(path))
@@ -160,6 +165,34 @@ class Library:
             self._folders = pd.Series([_folder_within(path, roots) for path in self.rows["path"]],
                                       index=self.rows.index, dtype="string", name="folder")
         return self._folders
+
+    @property
+    def regions(self) -> pd.DataFrame:
+        """One row per region of the long files: ``file`` (the file's row position),
+        ``path``, ``start``, ``end`` and ``duration`` in seconds; no rows in a library without
+        regions. A region's features: :meth:`region_features`.
+
+        Example:
+            >>> lib.regions[lib.regions["file"] == 12].head()  # doctest: +SKIP
+               file                 path  start    end  duration
+            40   12  /sfx/foley take.wav  3.020  3.510     0.490
+        """
+        table = self.region_table
+        owners = np.zeros(0, np.int64) if table is None else table.owners
+        spans = np.zeros((0, 2)) if table is None else table.spans_s
+        return pd.DataFrame({"file": owners,
+                             "path": self.rows["path"].array.take(owners),
+                             "start": spans[:, 0], "end": spans[:, 1],
+                             "duration": spans[:, 1] - spans[:, 0]})
+
+    def region_features(self, region: int) -> SoundFeatures:
+        """The stored features of region ``region`` (a row of :attr:`regions`)."""
+        table = self.region_table
+        if table is None or not 0 <= int(region) < len(table):
+            raise ParameterError(f"{region!r} is not a region of this library "
+                                 f"({0 if table is None else len(table)} regions)")
+        return SoundFeatures(table.embeddings[region],
+                             None if table.descriptors is None else table.descriptors[region])
 
     def position_of(self, path: str | os.PathLike) -> int | None:
         """Row position of a file in the library, or ``None``."""
@@ -304,19 +337,24 @@ class Library:
         return self.analyzer.embedder
 
     def features_of(self, query: AudioSource | np.ndarray, *, name: str | None = None,
-                    progress: Callable[[float], None] | None = None) -> SoundFeatures:
+                    progress: Callable[[float], None] | None = None,
+                    region: tuple[float, float] | None = None) -> SoundFeatures:
         """Analyse a query sound (path, file bytes, or mono waveform at the model rate) as the
         library's sounds were. A path that is an unchanged row of the library reuses its row.
         ``progress`` hears the share done (0 to 1) while a long sound is analysed.
+        ``region``: ``(start, end)`` in seconds: only that span, analysed as a sound of its
+        own; a span outside the sound, with start >= end, or shorter than the model's minimum
+        is a :class:`~soundslike_nb.errors.ParameterError` naming the values.
 
         Example:
             >>> lib.features_of("door.wav").embedding.shape  # doctest: +SKIP
             (512,)
+            >>> lib.features_of("foley take.wav", region=(12.0, 13.5))  # doctest: +SKIP
         """
-        position = self.row_of(query)
+        position = self.row_of(query) if region is None else None
         if position is not None:
             return self.row_features(position)
-        return self.analyzer.analyse(query, name=name, progress=progress)
+        return self.analyzer.analyse(query, name=name, progress=progress, span=region)
 
     def row_of(self, query: AudioSource | np.ndarray) -> int | None:
         """The library row a query is, if it is the path of an unchanged file of the library."""
@@ -343,7 +381,8 @@ class Library:
 
             self._searcher = Searcher.for_library(
                 self.rows, self.embeddings, self.descriptors, store=self.store,
-                content=self.content_key, settings=self.index_settings)
+                content=self.content_key, settings=self.index_settings,
+                regions=self.region_table)
         return self._searcher
 
     @property
@@ -359,24 +398,30 @@ class Library:
 
     def hits(self, features: SoundFeatures, *, k: int = 10, duration: DurationRange = None,
              weights: Mapping[str, float] | None = None, exclude: int | None = None,
-             tags: str | Iterable[str] | None = None) -> Hits:
+             tags: str | Iterable[str] | None = None, per_file: int | None = 1,
+             exclude_span: tuple[float, float] | None = None) -> Hits:
         """The :class:`~soundslike_nb.search.Hits` of a query already analysed: row positions,
-        scores and per-aspect cosines, most similar first (``.to_frame()`` for the table).
-        ``tags`` keeps only sounds carrying any of those labels (see :meth:`search`)."""
+        region spans, scores and per-aspect cosines, most similar first (``.to_frame()`` for
+        the table). ``tags`` and ``per_file`` as in :meth:`search`; ``exclude`` leaves out a
+        file and its regions (only those overlapping ``exclude_span`` when given)."""
         allowed = None if tags is None else self.carrying(tags)
         return self.searcher.search(features, k=k, duration=duration, weights=weights,
-                                    exclude=exclude, allowed=allowed)
+                                    exclude=exclude, allowed=allowed, per_file=per_file,
+                                    exclude_span=exclude_span)
 
     def search(self, query: AudioSource | np.ndarray, *, k: int = 10,
                duration: DurationRange = None, weights: Mapping[str, float] | None = None,
-               name: str | None = None, tags: str | Iterable[str] | None = None
+               name: str | None = None, tags: str | Iterable[str] | None = None,
+               per_file: int | None = 1, region: tuple[float, float] | None = None
                ) -> pd.DataFrame:
-        """The ``k`` sounds most similar to ``query``, most similar first.
+        """The ``k`` sounds most similar to ``query``, most similar first: whole files and,
+        in a library with regions, moments inside long files.
 
         Args:
             query: an audio file path, its bytes, or a mono waveform at the model's rate.
             k: how many results at most.
-            duration: ``(min_s, max_s)``, inclusive; either end may be ``None``.
+            duration: ``(min_s, max_s)``, inclusive; either end may be ``None``. It applies to
+                what is returned: a region's own length for a region.
             weights: how much each aspect counts: ``cnn`` (overall character), ``timbre``,
                 ``spectrum``, ``envelope``; an aspect left out keeps its default
                 (``space.DEFAULT_WEIGHTS``). Descriptor weights 0 rank by the CNN alone.
@@ -384,45 +429,62 @@ class Library:
             tags: only sounds carrying ANY of these labels (one label or a list; each checked
                 like :meth:`tag`'s). The filter is applied inside the index, exactly when few
                 sounds carry them, so no match is lost; a label nobody carries finds nothing.
+            per_file: at most this many results from one file (the file itself and its
+                regions together), so one long take does not fill the list; ``None``: no
+                limit.
+            region: ``(start, end)`` in seconds: search by that span of ``query`` only (see
+                :meth:`features_of`). On a file of this library, its own regions overlapping
+                the span (and the whole file) are left out of the results.
 
         Returns:
-            DataFrame with columns rank, name, path, duration, similarity (the weighted mean
-            of the aspect cosines, 1.0 for the same sound), then the cosine of each aspect. A
-            query that is an unchanged sound of this library is left out of its own results
-            (its stored vectors are used: nothing is analysed).
+            DataFrame with columns rank, name, path, start and end (a region's span in
+            seconds, NaN for a whole file), duration, similarity (the weighted mean of the
+            aspect cosines, 1.0 for the same sound), then the cosine of each aspect. A query
+            that is an unchanged sound of this library is left out of its own results, with its
+            regions (its stored vectors are used: nothing is analysed).
 
         Example:
             >>> lib.search("door.wav", k=5, weights={"envelope": 1})  # doctest: +SKIP
+            >>> lib.search("foley take.wav", region=(12.0, 13.5), per_file=3)  # doctest: +SKIP
         """
         position = self.row_of(query)
+        if region is not None:
+            features = self.features_of(query, name=name, region=region)
+            span = None if position is None else check_span(region, None, name=str(query))
+            return self.hits(features, k=k, duration=duration, weights=weights, tags=tags,
+                             per_file=per_file, exclude=position, exclude_span=span).to_frame()
         if position is not None:  # a sound of this library: "more like this", itself left out
             return self.similar_to(position, k=k, duration=duration, weights=weights,
-                                   tags=tags)
+                                   tags=tags, per_file=per_file)
         features = self.features_of(query, name=name)
         return self.search_features(features, k=k, duration=duration, weights=weights,
-                                    tags=tags)
+                                    tags=tags, per_file=per_file)
 
     def search_features(self, features: SoundFeatures, *, k: int = 10,
                         duration: DurationRange = None,
                         weights: Mapping[str, float] | None = None,
                         exclude: int | None = None,
-                        tags: str | Iterable[str] | None = None) -> pd.DataFrame:
+                        tags: str | Iterable[str] | None = None,
+                        per_file: int | None = 1) -> pd.DataFrame:
         """Like :meth:`search`, for a query already analysed (:meth:`features_of`,
-        :meth:`row_features`). Changing ``weights`` re-ranks without analysing anything again."""
+        :meth:`row_features`, :meth:`region_features`). Changing ``weights`` re-ranks without
+        analysing anything again."""
         return self.hits(features, k=k, duration=duration, weights=weights,
-                         exclude=exclude, tags=tags).to_frame()
+                         exclude=exclude, tags=tags, per_file=per_file).to_frame()
 
     def similar_to(self, row: int | str | os.PathLike, *, k: int = 10,
                    duration: DurationRange = None,
                    weights: Mapping[str, float] | None = None,
-                   tags: str | Iterable[str] | None = None) -> pd.DataFrame:
+                   tags: str | Iterable[str] | None = None,
+                   per_file: int | None = 1) -> pd.DataFrame:
         """"More like this": the sounds nearest a library row (position or path), minus itself
-        (``tags``: only sounds carrying any of these labels)."""
+        and its regions (``tags``: only sounds carrying any of these labels)."""
         position = row if isinstance(row, (int, np.integer)) else self.position_of(row)
         if position is None or not 0 <= int(position) < len(self):
             raise ParameterError(f"{row!r} is not a row of this library ({len(self)} rows)")
         return self.search_features(self.row_features(int(position)), k=k, duration=duration,
-                                    weights=weights, exclude=int(position), tags=tags)
+                                    weights=weights, exclude=int(position), tags=tags,
+                                    per_file=per_file)
 
     # -- the map ---------------------------------------------------------------------------
 
@@ -475,6 +537,14 @@ class Library:
     @property
     def _where(self) -> str:
         return self.path or ""
+
+
+def _current_regions(table: LibraryTable, descriptors: np.ndarray | None):
+    """The table's regions, their descriptors dropped when the files' are stale."""
+    regions = table.regions
+    if regions is None or descriptors is not None or regions.descriptors is None:
+        return regions
+    return replace(regions, descriptors=None)
 
 
 def _folder_within(path: str, roots: list[str]) -> str:

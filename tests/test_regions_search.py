@@ -1,0 +1,234 @@
+"""Regions in the library: stored with their files, kept by rebuilds, searched with the files
+(per_file, start/end, duration of what is found), and queried by a span of a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import soundslike_nb as sl
+from soundslike_nb import ParameterError
+from soundslike_nb.analysis import AnalysisSettings
+from soundslike_nb.cli import main
+from soundslike_nb.libfile import LibraryTable, concat_tables, read_table, write_table
+from soundslike_nb.regions import Regions
+
+PLANTED_AT_S = 6.0
+KNOWN = "explosion1.wav"
+KNOWN_S = 1.547  # its length
+
+
+def _bed(seconds: float, *, seed: int) -> np.ndarray:
+    """A quiet, slowly moving noise bed (an ambience) at 44.1 kHz."""
+    rng = np.random.default_rng(seed)
+    noise = np.cumsum(rng.standard_normal(int(seconds * 44100))).astype(np.float32)
+    noise -= np.convolve(noise, np.ones(2048) / 2048, mode="same")
+    return 0.01 * noise / (np.abs(noise).max() + 1e-9)
+
+
+def _plant(bed: np.ndarray, sound_path, at_s: float) -> None:
+    sound, rate = sf.read(sound_path, dtype="float32", always_2d=True)
+    assert rate == 44100
+    start = int(at_s * rate)
+    bed[start:start + len(sound)] += sound.mean(axis=1)[:len(bed) - start]
+
+
+@pytest.fixture(scope="module")
+def sounds(tmp_path_factory, demo_dir):
+    """A folder of demo sounds and a 16 s take with the known sound planted at 6 s."""
+    folder = tmp_path_factory.mktemp("regions") / "sounds"
+    folder.mkdir()
+    for name in ("explosion2.wav", "hit1.wav", "jump1.wav", "coin2.wav", "error1.wav"):
+        shutil.copy(demo_dir / "kenney" / name, folder / name)
+    take = _bed(16.0, seed=1)
+    _plant(take, demo_dir / "kenney" / KNOWN, PLANTED_AT_S)
+    _plant(take, demo_dir / "kenney" / "coin1.wav", 11.0)
+    sf.write(folder / "field take.wav", take, 44100)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def library(sounds, aisfx):
+    return sl.build_library(sounds, out=sounds.parent / "lib.parquet", embedder=aisfx,
+                            progress=False)
+
+
+def test_long_files_get_regions_stored_with_the_library(library, sounds):
+    regions = library.regions
+    take = library.position_of(sounds / "field take.wav")
+    assert set(regions["file"]) == {take}  # only the file longer than 4 s
+    assert (regions["path"] == str(sounds / "field take.wav")).all()
+    assert (regions["end"] > regions["start"]).all() and regions["end"].max() <= 16.0 + 1e-6
+    assert np.isclose(regions["start"], PLANTED_AT_S, atol=0.1).any()  # the event's onset
+    reopened = sl.load_library(library.path)
+    pd.testing.assert_frame_equal(reopened.regions, regions)
+    np.testing.assert_array_equal(reopened.region_table.embeddings,
+                                  library.region_table.embeddings)
+    assert reopened.region_features(0).descriptors.shape == library.descriptors[0].shape
+    assert library.provenance["analysis"]["regions"]["min_file_s"] == 4.0
+
+
+def test_the_known_sound_finds_the_moment_inside_the_long_take(library, demo_dir, sounds):
+    found = library.search(demo_dir / "kenney" / KNOWN, k=5)
+    assert list(found.columns[:6]) == ["rank", "name", "path", "start", "end", "duration"]
+    take = found[found["path"] == str(sounds / "field take.wav")]
+    assert len(take) == 1 and take.index[0] <= 2  # among the first three, once (per_file 1)
+    assert PLANTED_AT_S - 0.25 < take["start"].iloc[0] < PLANTED_AT_S + KNOWN_S
+    assert np.isclose(take["duration"].iloc[0], take["end"].iloc[0] - take["start"].iloc[0])
+    files = found[found["start"].isna()]
+    assert (files["duration"] == [library.rows["duration"][library.position_of(path)]
+                                  for path in files["path"]]).all()
+
+
+def test_the_command_line_lists_the_long_file_with_its_start(library, demo_dir, capsys):
+    assert main(["search", library.path, str(demo_dir / "kenney" / KNOWN), "--json",
+                 "-k", "5"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    take = [record for record in records if record["name"] == "field take"]
+    assert len(take) == 1 and PLANTED_AT_S - 0.25 < take[0]["start"] < PLANTED_AT_S + KNOWN_S
+    assert all(record["start"] is None and record["end"] is None
+               for record in records if record["name"] != "field take")
+
+
+def test_per_file_limits_the_results_of_one_file(library, sounds):
+    take = library.position_of(sounds / "field take.wav")
+    features = library.region_features(0)
+    for limit in (1, 2, None):
+        found = library.search_features(features, k=len(library.regions) + 10, per_file=limit)
+        from_take = int((found["path"] == str(sounds / "field take.wav")).sum())
+        expected = len(library.regions) + 1 if limit is None else limit
+        assert from_take == expected, limit
+        assert found["similarity"].is_monotonic_decreasing
+    assert library.rows["path"][take] == str(sounds / "field take.wav")
+    with pytest.raises(ParameterError, match="per_file"):
+        library.search_features(features, per_file=0)
+
+
+def test_the_duration_range_applies_to_what_is_returned(library):
+    features = library.region_features(0)
+    found = library.search_features(features, k=50, per_file=None, duration=(0.0, 1.5))
+    assert len(found) and (found["duration"] <= 1.5).all()
+    assert found["start"].notna().any()  # short regions of the 16 s take are in
+    assert found.loc[found["start"].isna(), "duration"].le(1.5).all()
+
+
+def test_more_like_this_leaves_out_the_file_and_its_regions(library, sounds):
+    take = library.position_of(sounds / "field take.wav")
+    found = library.similar_to(take, k=20, per_file=None)
+    assert str(sounds / "field take.wav") not in set(found["path"])
+
+
+def test_a_region_of_a_file_is_a_query(library, sounds, demo_dir, tmp_path):
+    take = sounds / "field take.wav"
+    span = (PLANTED_AT_S, PLANTED_AT_S + 1.4)
+    found = library.search(take, region=span, k=10, per_file=None)
+    mine = found[found["path"] == str(take)]
+    # Its own regions overlapping the span, and the whole take, are left out.
+    assert not ((mine["start"] < span[1]) & (mine["end"] > span[0])).any()
+    assert mine["start"].notna().all()
+    # The span is analysed as a sound of its own: like the same cut saved as a file.
+    audio, rate = sf.read(take, dtype="float32")
+    cut = tmp_path / "cut.wav"
+    sf.write(cut, audio[int(span[0] * rate):int(span[1] * rate)], rate)
+    alone = library.features_of(cut)
+    region = library.features_of(take, region=span)
+    cosine = alone.embedding @ region.embedding / (
+        np.linalg.norm(alone.embedding) * np.linalg.norm(region.embedding))
+    assert cosine > 0.999
+    # The query's region sounds like the planted explosion: the other explosion ranks high.
+    assert "explosion 2" in list(found["name"][:3])
+
+
+@pytest.mark.parametrize(("span", "message"), [
+    ((3.0, 2.0), "must start before it ends"),
+    ((15.0, 17.5), "ends after the sound"),
+    ((5.0, 5.01), "needs at least 50 ms"),
+    ((-1.0, 2.0), "cannot start before 0"),
+    (("a", 2.0), r"is \(start, end\)"),
+])
+def test_a_bad_region_names_the_values(library, sounds, span, message):
+    with pytest.raises(ParameterError, match=message) as caught:
+        library.search(sounds / "field take.wav", region=span)
+    assert "field take.wav" in str(caught.value)
+
+
+def test_the_command_line_searches_by_a_region(library, sounds, capsys):
+    take = str(sounds / "field take.wav")
+    assert main(["search", library.path, take, "--start", "6", "--end", "7.4", "--json",
+                 "--per-file", "0"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records and all(record["path"] != take or record["start"] is not None
+                           for record in records)
+    assert main(["search", library.path, take, "--start", "6"]) == 2
+    assert "needs both --start and --end" in capsys.readouterr().err
+    assert main(["search", library.path, take, "--start", "6", "--end", "99"]) == 2
+    assert "ends after the sound" in capsys.readouterr().err
+
+
+def test_rebuilds_keep_regions_and_tags_keep_them(library, sounds, aisfx, demo_dir):
+    before = library.region_table
+    shutil.copy(demo_dir / "kenney" / "hurt1.wav", sounds / "hurt1.wav")
+    second = sl.build_library(sounds, out=library.path, embedder=aisfx, progress=False)
+    assert second.report.embedded == 1 and second.report.unchanged == len(library)
+    np.testing.assert_array_equal(second.region_table.embeddings, before.embeddings)
+    np.testing.assert_array_equal(second.region_table.spans_s, before.spans_s)
+    assert set(second.regions["path"]) == {str(sounds / "field take.wav")}
+    second.tag([str(sounds / "field take.wav")], "ambience")
+    tagged = sl.load_library(library.path)
+    np.testing.assert_array_equal(tagged.region_table.embeddings, before.embeddings)
+    found = tagged.search_features(tagged.region_features(0), k=5, tags="ambience")
+    assert set(found["path"]) == {str(sounds / "field take.wav")}
+    os.remove(sounds / "hurt1.wav")
+
+
+def test_a_library_without_regions_opens_and_searches_as_before(sounds, aisfx, tmp_path,
+                                                                demo_dir):
+    plain = sl.build_library(sounds, out=tmp_path / "plain.parquet", embedder=aisfx,
+                             progress=False, settings=AnalysisSettings(regions=None))
+    assert plain.region_table is None and plain.regions.empty
+    assert "regions" not in plain.provenance["analysis"]
+    assert "region_start" not in read_table(plain.path).rows.columns
+    found = plain.search(demo_dir / "kenney" / KNOWN, k=3)
+    assert found["start"].isna().all() and len(found) == 3
+    assert not any(name.endswith("region-index") for name in os.listdir(tmp_path))
+
+
+def test_regions_follow_their_rows_through_subset_and_concat():
+    rows = pd.DataFrame({"name": list("abc"), "path": ["/a", "/b", "/c"],
+                         "duration": [9.0, 1.0, 8.0], "sample_rate": 44100, "channels": 1,
+                         "frames": 1, "size": 1, "mtime": 0.0})
+    regions = Regions(np.array([0, 0, 2]), np.array([[0.0, 1], [1, 2], [3, 4]]),
+                      np.arange(12, dtype=np.float32).reshape(3, 4), None)
+    table = LibraryTable(rows, np.eye(3, 4, dtype=np.float32), regions=regions)
+    flipped = table.subset(np.array([2, 1, 0]))
+    assert flipped.regions.owners.tolist() == [0, 2, 2]
+    assert flipped.regions.spans_s[0].tolist() == [3, 4]
+    joined = concat_tables([table, flipped], empty=table)
+    assert joined.regions.owners.tolist() == [0, 0, 2, 3, 5, 5]
+    with pytest.raises(sl.LibraryError, match="regions must belong"):
+        LibraryTable(rows.iloc[:2], np.eye(2, 4, dtype=np.float32), regions=regions)
+
+
+def test_region_columns_round_trip_through_the_file(tmp_path):
+    rows = pd.DataFrame({"name": ["a", "b"], "path": ["/a", "/b"], "duration": [9.0, 1.0],
+                         "sample_rate": 44100, "channels": 1, "frames": 1, "size": 1,
+                         "mtime": 0.0})
+    regions = Regions(np.array([0, 0]), np.array([[0.5, 1.25], [2.0, 6.0]]),
+                      np.ones((2, 4), np.float32), np.full((2, 86), 2.0, np.float32))
+    table = LibraryTable(rows, np.eye(2, 4, dtype=np.float32),
+                         descriptors=np.zeros((2, 86), np.float32), regions=regions)
+    write_table(table, tmp_path / "x.parquet")
+    again = read_table(tmp_path / "x.parquet").regions
+    assert again.owners.tolist() == [0, 0]
+    np.testing.assert_array_equal(again.spans_s, regions.spans_s)
+    np.testing.assert_array_equal(again.descriptors, regions.descriptors)
+    empty = LibraryTable(rows, np.eye(2, 4, dtype=np.float32), regions=Regions.empty(
+        dimension=4, describes=False))
+    write_table(empty, tmp_path / "y.parquet")
+    assert len(read_table(tmp_path / "y.parquet").regions) == 0
