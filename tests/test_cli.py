@@ -39,8 +39,8 @@ def test_index_then_search_json_end_to_end(tmp_path, demo_dir):
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert [hit["rank"] for hit in hits] == [1, 2, 3, 4, 5]
-    assert set(hits[0]) == {"rank", "name", "path", "duration", "similarity", "cnn", "timbre",
-                            "spectrum", "envelope"}
+    assert set(hits[0]) == {"rank", "name", "path", "start", "end", "duration", "similarity",
+                            "cnn", "timbre", "spectrum", "envelope"}
     assert str(query) not in {hit["path"] for hit in hits}  # the query is not its own result
     assert [hit["similarity"] for hit in hits] == sorted((h["similarity"] for h in hits),
                                                         reverse=True)

@@ -64,7 +64,8 @@ def test_whole_library_ranked_in_the_fused_space(demo_copy, demo_dir):
     lib = sl.load_library(demo_copy)
     query = lib.rows["path"][10]
     ranked = lib.search(query, k=len(lib))
-    assert list(ranked.columns) == ["rank", "name", "path", "duration", "similarity", *ASPECTS]
+    assert list(ranked.columns) == ["rank", "name", "path", "start", "end", "duration",
+                                    "similarity", *ASPECTS]
     assert len(ranked) == len(lib) - 1 and ranked["path"].is_unique
     assert query not in set(ranked["path"])  # a sound of the library is left out of its results
     pd.testing.assert_frame_equal(ranked, lib.similar_to(10, k=len(lib)))
