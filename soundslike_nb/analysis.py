@@ -363,7 +363,7 @@ class Analyzer:
     def _decode(self, entry: FileEntry) -> Decoded | Failure:
         try:
             waveform, info = load(entry.path, sample_rate=self.embedder.sample_rate,
-                                  max_duration=self.settings.max_duration_s)
+                                  max_duration=self.settings.max_duration_s, keep_partial=True)
         except AudioError as exc:
             return Failure(str(exc).removeprefix(f"{entry.path!r}: "))
         except MemoryError:

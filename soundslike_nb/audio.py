@@ -50,6 +50,9 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    #: Why decoding stopped before the end (``load(..., keep_partial=True)``), else ``None``:
+    #: ``frames`` then counts what was read.
+    fault: str | None = None
 
     @property
     def duration(self) -> float:
@@ -137,6 +140,9 @@ def info(source: AudioSource, *, name: str | None = None) -> AudioInfo:
     Args:
         source: a path, or the bytes / binary stream of an audio file.
         name: how to call the source in error messages (defaults to the path).
+        keep_partial: a file that fails part way through decoding gives what was read
+            before the fault, and ``info.fault`` says where and why (else it is an
+            :class:`AudioError`).
 
     Example:
         >>> meta = info("data/demo/kenney/coin1.wav")  # doctest: +SKIP
@@ -154,6 +160,7 @@ def load(
     sample_rate: int | None = None,
     max_duration: float | None = None,
     name: str | None = None,
+    keep_partial: bool = False,
 ) -> tuple[np.ndarray, AudioInfo]:
     """Decode to a mono float32 waveform, resampled (soxr, high quality) when asked.
 
@@ -192,6 +199,7 @@ def load(
             )
         pieces: list[np.ndarray] = []
         decoded = 0
+        fault = None
         try:
             while decoded < limit:
                 block = handle.read(
@@ -205,17 +213,22 @@ def load(
                     raise AudioError(f"{label!r}: contains NaN or infinite samples")
                 pieces.append(resampler.resample_chunk(mono) if resampler else mono.copy())
         except sf.LibsndfileError as exc:
-            raise AudioError(f"{label!r}: decoding failed after {decoded} frames ({exc})") from None
+            if not (keep_partial and decoded):
+                raise AudioError(f"{label!r}: decoding failed after {decoded} frames ({exc})"
+                                 ) from None
+            fault = (f"decoding failed at {decoded / meta.sample_rate:.2f} s "
+                     f"({str(exc).strip()}); what was read before is kept")
         if decoded == 0:
             raise AudioError(f"{label!r}: 0 samples could be decoded (truncated or corrupt)")
         if resampler is not None:
             pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     waveform = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
     if decoded < limit:
-        # The header promised more than the file holds: keep what is there, but say so by
-        # recording the true length, so the duration column is never a fiction.
+        # The header promised more than the file holds, or decoding failed part way: keep
+        # what is there, but say so by recording the true length, so the duration column is
+        # never a fiction.
         meta = AudioInfo(meta.path, meta.sample_rate, meta.channels, decoded, meta.format,
-                         meta.subtype)
+                         meta.subtype, fault)
     return np.ascontiguousarray(waveform, dtype=np.float32), meta
 
 

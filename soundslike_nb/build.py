@@ -55,6 +55,9 @@ class BuildReport:
     resumed: int = 0
     moved: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    #: Files that failed part way through decoding: what was read is in the library, and
+    #: this says where it stopped and why (path → reason).
+    partial: dict[str, str] = field(default_factory=dict)
     audio_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -69,8 +72,9 @@ class BuildReport:
                  f"{_times(self.realtime_factor)} real time)" if self.embedded else "")
         return (f"{self.embedded} embedded{speed}, {self.unchanged} unchanged, "
                 f"{self.resumed} resumed, {self.moved} moved, {self.removed} removed, "
-                f"{len(self.failures)} failed "
-                f"in {self.seconds:.1f} s")
+                f"{len(self.failures)} failed"
+                + (f", {len(self.partial)} read in part" if self.partial else "")
+                + f" in {self.seconds:.1f} s")
 
 
 def build_library(
@@ -156,6 +160,11 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     todo = [entry for entry in files if entry.path not in done]
 
     parts = [kept, moved, resumed]
+    # Files read in part earlier stay so while their row stays (unchanged, or moved).
+    read_in_part = previous.provenance.get("partial", {}) if previous is not None else {}
+    partial = {path: read_in_part[moved_from.get(path, path)]
+               for path in [*kept.rows["path"], *moved.rows["path"]]
+               if moved_from.get(path, path) in read_in_part}
     if todo:
         if client is None:
             if model is None:  # the library's own model: loads unasked only if shipped
@@ -184,6 +193,8 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                 parts.append(part)
                 batch_failures = _with_stat(batch.failures, entries)
                 failures.update(batch_failures)
+                partial.update({item.entry.path: item.info.fault for item in batch.decoded
+                                if item.info.fault})
                 checkpoint.add(part, batch_failures)
                 report.embedded += len(part.rows)
                 report.audio_seconds += batch.audio_seconds
@@ -201,7 +212,10 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     merged = concat_tables(parts, empty=empty_table(int(model_info["dimension"])))
     order = np.argsort(merged.rows["path"].to_numpy(), kind="stable")
     report.failures = {path: record["reason"] for path, record in failures.items()}
+    report.partial = partial
     provenance = _provenance(previous, model_info, settings, root_paths, failures)
+    if partial:
+        provenance["partial"] = partial
     table = replace(merged.subset(order), provenance=provenance)
     if target is None:
         pass

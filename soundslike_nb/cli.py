@@ -127,6 +127,8 @@ def _index(args: argparse.Namespace) -> int:
     report = library.report
     for path, reason in sorted(report.failures.items()):
         print(f"{path}: {reason}", file=sys.stderr)
+    for path, reason in sorted(report.partial.items()):
+        print(f"{path}: {reason}", file=sys.stderr)
     print(f"{os.path.abspath(args.output)}: {len(library)} sounds; {report.summary()}")
     return 0
 

@@ -126,6 +126,12 @@ class Library:
                 for path, record in self.provenance.get("failures", {}).items()}
 
     @property
+    def read_in_part(self) -> dict[str, str]:
+        """Files that failed part way through decoding: path → where and why. What was read
+        before the fault is in the library (its duration is that part's)."""
+        return dict(self.provenance.get("partial", {}))
+
+    @property
     def content_key(self) -> str:
         """SHA-256 of every vector and duration: what the files beside the library are keyed
         by. Computed once (about 1 s at 1M sounds)."""

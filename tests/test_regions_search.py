@@ -232,3 +232,31 @@ def test_region_columns_round_trip_through_the_file(tmp_path):
         dimension=4, describes=False))
     write_table(empty, tmp_path / "y.parquet")
     assert len(read_table(tmp_path / "y.parquet").regions) == 0
+
+
+def test_a_file_that_fails_part_way_keeps_what_was_read(tmp_path, aisfx, capsys):
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    rate = 44100
+    waveform = np.zeros(12 * rate, np.float32)
+    hit = 0.5 * np.sin(2 * np.pi * 330 * np.arange(int(0.8 * rate)) / rate)
+    for at_s in (1.0, 3.0, 9.0):
+        waveform[int(at_s * rate):int(at_s * rate) + len(hit)] = hit
+    sf.write(folder / "long.flac", waveform, rate)
+    damaged = bytearray((folder / "long.flac").read_bytes())
+    middle = len(damaged) * 2 // 3
+    damaged[middle:middle + 4000] = b"\x00" * 4000  # a broken stretch: the decoder loses sync
+    (folder / "long.flac").write_bytes(bytes(damaged))
+    out = tmp_path / "lib.parquet"
+    assert main(["index", str(folder), "-o", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "long.flac: decoding failed at" in printed.err and "1 read in part" in printed.out
+    library = sl.load_library(out)
+    reason = library.read_in_part[str(folder / "long.flac")]
+    stopped = float(reason.split("decoding failed at ")[1].split(" s")[0])
+    assert 4.0 < stopped < 12.0 and not library.failures
+    assert np.isclose(library.rows["duration"][0], stopped, atol=0.01)
+    assert (library.regions["end"] <= stopped + 1e-6).all()
+    assert np.isclose(library.regions["start"], [1.0, 3.0], atol=0.05).sum() >= 2
+    again = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
+    assert again.report.unchanged == 1 and again.read_in_part == library.read_in_part
