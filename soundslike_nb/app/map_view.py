@@ -2,9 +2,11 @@
 
 Five traces: the library (name, folder, duration and labels on hover; coloured by nothing,
 duration, top-level folder or label; faint outside the duration range), the current results
-(marked with their rank), the selected sound, the query, and a ring on the sound that plays. A
-click on any point selects that library sound; with a :class:`~.labelling.Labelling`, a box or
-lasso chooses sounds to label. The view never searches by itself.
+(marked with their rank), the selected sound, the query, and a ring on the sound that plays; in a
+library with regions, a sixth: the regions of the selected file as small points, each placed
+where its own features land. A click on any point selects that library sound; with a
+:class:`~.labelling.Labelling`, a box or lasso chooses sounds to label. The view never searches
+by itself.
 
 How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
 keeps its own copy of the figure and applies each update message to it as sent, including the
@@ -45,12 +47,13 @@ MAX_FOLDER_COLOURS = 20
 TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
 #: The legend's group of sounds with no label and no suggestion (grey, like "other").
 NO_LABEL = "(none)"
-_LIBRARY, _RESULTS, _SELECTION, _QUERY, _PLAYING = range(5)
+_LIBRARY, _RESULTS, _SELECTION, _QUERY, _PLAYING, _REGIONS = range(6)
 _GREY = "#8a94a6"
 _NO_LABEL_COLOUR = "#c9ced8"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
 _PLAYING_COLOUR = "#12a4b6"
+_REGION_COLOUR = "#7a3fb0"
 _LABELLED_RANKS = 10  # results whose rank is written beside their point
 # Dark24 without its two greys (one is close to the library grey and "other").
 _FOLDER_PALETTE = [colour for colour in qualitative.Dark24
@@ -106,7 +109,19 @@ class MapView:
             unselected={"marker": {"opacity": _UNSELECTED}},
             marker={"size": 8 if len(rows) <= 2000 else 4, "line": {"width": 0},
                     **self._colouring(self._colour_by)})
+        regions = state.library.regions
+        #: Each file's regions (rows of ``library.regions``) by file position; ``None``: the
+        #: library has none (and the map no regions trace).
+        self._regions = (None if not len(regions) else
+                         {int(file): part for file, part in regions.groupby("file")})
+        self._region_points: dict[int, dict] = {}
         highlights = self._highlights()
+        region_trace = [] if self._regions is None else [
+            go.Scatter(mode="markers", name="regions", hoverinfo="text",
+                       hoverlabel=_hover_label(_REGION_COLOUR),
+                       marker={"size": 6, "color": _REGION_COLOUR, "symbol": "diamond",
+                               "line": {"width": 0.5, "color": "white"}},
+                       **highlights[_REGIONS])]
         self.figure = go.FigureWidget(
             data=[
                 library_trace,
@@ -129,6 +144,7 @@ class MapView:
                            marker={"size": 30, "symbol": "circle-open", "color": _PLAYING_COLOUR,
                                    "line": {"width": 3}},
                            **highlights[_PLAYING]),
+                *region_trace,
             ],
             layout={
                 "width": width, "height": height, "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
@@ -209,7 +225,7 @@ class MapView:
         if changed & {"results", "query"}:
             self._restyle(self._highlights())
         elif "selection" in changed:
-            self._restyle({_SELECTION: self._selection()})
+            self._restyle({_SELECTION: self._selection(), **self._selected_regions()})
         if "playing" in changed and not changed & {"results", "query"}:
             self._restyle({_PLAYING: self._playing()})
 
@@ -309,7 +325,29 @@ class MapView:
             query = {"x": [float(point[0])], "y": [float(point[1])],
                      "hovertext": [f"query: {html.escape(state.query.name)}"]}
         return {_RESULTS: results, _SELECTION: self._selection(), _QUERY: query,
-                _PLAYING: self._playing()}
+                _PLAYING: self._playing(), **self._selected_regions()}
+
+    def _selected_regions(self) -> dict[int, dict]:
+        """The regions trace's points: the selected file's regions (none without regions)."""
+        if self._regions is None:
+            return {}
+        position = self.state.selection
+        if position is None or position not in self._regions:
+            return {_REGIONS: {"x": [], "y": [], "hovertext": []}}
+        if position not in self._region_points:
+            self._region_points[position] = self._place_regions(position)
+        return {_REGIONS: self._region_points[position]}
+
+    def _place_regions(self, position: int) -> dict:
+        """Where file ``position``'s regions land on the map (each placed by its features)."""
+        library, atlas = self.state.library, self.state.atlas
+        part = self._regions[position]
+        name = html.escape(str(library.rows["name"].iloc[position]))
+        points = [library.map_point(library.region_features(int(index)), atlas)
+                  for index in part.index]
+        return {"x": [x for x, _y in points], "y": [y for _x, y in points],
+                "hovertext": [f"{name}<br>{start:.2f}&ndash;{end:.2f} s"
+                              for start, end in zip(part["start"], part["end"])]}
 
     def _playing(self) -> dict:
         point = self.state.playing_point()

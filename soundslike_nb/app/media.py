@@ -4,7 +4,8 @@ Players send nothing until played; then the file itself (sound effects are small
 :data:`MAX_INLINE_BYTES`, or for a larger file or a format browsers cannot play, a compressed
 preview of its first minute, which says so. Downloads send nothing until clicked, then the
 original file under its own name. Both work the same in JupyterLab and Voilà, since nothing
-depends on the server's /files/ route. (Uploads: ``upload_button.py``.)
+depends on the server's /files/ route. (Regions of files: ``cut_media.py``; uploads:
+``upload_button.py``.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ through the results without a browser.
 
 Results last about as long as the query by default (from a quarter to four times its length,
 within the duration range), so that a one-second explosion does not bring back minutes of music.
+
+Regions: a result may be a region of a long file (``start``/``end`` in :attr:`AppState.results`);
+it plays as a :class:`~.query_region.Clip`. The query may be a region of its sound too: a
+:attr:`AppState.span` selected on its waveform, then :meth:`AppState.search_span`.
 """
 
 from __future__ import annotations
@@ -18,18 +22,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from ..analysis import SoundFeatures
+from ..analysis import SoundFeatures, check_span
 from ..audio import info
 from ..errors import ParameterError, SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
 from .formatting import DurationRange, format_duration
+from .query_region import Clip, Span, region_features, sound_of
 from .uploads import UploadFolder, check_upload, safe_filename
 
 __all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "QUERY", "AppState", "Query"]
@@ -52,7 +57,9 @@ class Query:
 
     ``position`` is its library row when it is a library sound (then it is left out of its own
     results); ``path`` is the file to play (the library file, or the saved upload);
-    ``duration`` its length in seconds (``None`` when unknown).
+    ``duration`` the length searched in seconds (``None`` when unknown): the region's when
+    ``region`` is a ``(start_s, end_s)`` span of the sound, else ``length``, the whole sound's;
+    ``whole`` then keeps the whole sound's features (to search with it again).
     """
 
     name: str
@@ -62,13 +69,17 @@ class Query:
     position: int | None = None
     point: tuple[float, float] | None = None
     duration: float | None = None
+    region: Span | None = None
+    length: float | None = None
+    whole: SoundFeatures | None = None
 
 
 class AppState:
     """What the app shows, as plain data; ``observe`` to hear which fields changed.
 
-    ``results``: the search's table (rank, name, path, duration, similarity, one cosine per
-    aspect) with each sound's library ``position`` and ``folder`` (``library.folders``).
+    ``results``: the search's table (rank, name, path, start, end, duration, similarity, one
+    cosine per aspect; ``start``/``end`` NaN for a whole file) with each sound's library
+    ``position`` and ``folder`` (``library.folders``).
 
     Args:
         library: the library searched.
@@ -102,8 +113,11 @@ class AppState:
         self.selection: int | None = None
         #: The current result row (an index into :attr:`results`), ``None`` when none.
         self.current: int | None = None
-        #: What plays: a library position, :data:`QUERY` (an uploaded query), or ``None``.
-        self.playing: int | str | None = None
+        #: What plays: a library position, a :class:`Clip` (a region of one), :data:`QUERY`
+        #: (an uploaded query), or ``None``.
+        self.playing: int | Clip | str | None = None
+        #: The span selected on the query's waveform, ``(start_s, end_s)``; ``None``: none.
+        self.span: Span | None = None
         self.error = ""
         #: What long work is under way (``"analysing door.wav…"``), ``""`` when none.
         self.busy = ""
@@ -113,6 +127,7 @@ class AppState:
         self._relative_duration = _checked_factor(relative_duration)
         self._weights = check_weights(weights)
         self._label_filter: tuple[str, ...] = ()
+        self._per_file: int | None = 1
         self._listeners: list[Listener] = []
 
     # -- observing ---------------------------------------------------------------------------
@@ -140,6 +155,22 @@ class AppState:
         if value != self._k:
             self._k = value
             self._search("k")
+
+    @property
+    def per_file(self) -> int | None:
+        """At most this many results from one file (it and its regions together; ``None``:
+        any); setting it re-runs the search."""
+        return self._per_file
+
+    @per_file.setter
+    def per_file(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, np.integer)) or value < 1):
+            raise ParameterError(f"per_file must be an integer >= 1 or None, got {value!r}")
+        value = None if value is None else int(value)
+        if value != self._per_file:
+            self._per_file = value
+            self._search("per_file")
 
     @property
     def duration(self) -> DurationRange:
@@ -229,14 +260,12 @@ class AppState:
 
     def in_range(self) -> np.ndarray:
         """Which library rows the duration range and the similar-length window permit (boolean,
-        one per row)."""
-        durations_s = self.library.rows["duration"].to_numpy()
-        low, high = self.effective_duration
-        keep = np.ones(len(durations_s), dtype=bool)
-        if low is not None:
-            keep &= durations_s >= low
-        if high is not None:
-            keep &= durations_s <= high
+        one per row): a file that lasts so long, or holds a region that does."""
+        keep = _within(self.library.rows["duration"].to_numpy(), self.effective_duration)
+        regions = self.library.regions
+        if len(regions):
+            inside = _within(regions["duration"].to_numpy(), self.effective_duration)
+            keep[regions["file"].to_numpy()[inside]] = True
         return keep
 
     # -- the query ---------------------------------------------------------------------------
@@ -267,23 +296,87 @@ class AppState:
                 return False
             point = None if self.atlas is None else self.library.map_point(features, self.atlas)
             self._set_query(Query(name=safe_name, features=features, source="upload", path=path,
-                                  point=point, duration=length))
+                                  point=point, duration=length, length=length))
             return True
         finally:
             self._set_busy("")
 
-    def set_query_row(self, position: int) -> None:
+    def set_query_row(self, position: int, *, region: Span | None = None) -> None:
         """Use library sound ``position`` as the query ("more like this"); it is left out of
-        its own results."""
+        its own results. ``region``: only its ``(start_s, end_s)`` (a result row's region):
+        then what overlaps that span of it is left out."""
         position = self._checked_position(position)
         row = self.library.rows.iloc[position]
+        length = _positive(row["duration"])
+        whole = self.library.row_features(position)
         point = None
         if self.atlas is not None:
             x, y = self.atlas.coordinates[position]
             point = (float(x), float(y))
-        self._set_query(Query(name=str(row["name"]), features=self.library.row_features(position),
-                              source="library", path=str(row["path"]), position=position,
-                              point=point, duration=_positive(row["duration"])))
+        query = Query(name=str(row["name"]), features=whole, source="library",
+                      path=str(row["path"]), position=position, point=point, duration=length,
+                      length=length)
+        if region is not None:
+            span = check_span(region, length, name=query.name)
+            query = self._region_query(query, span,
+                                       region_features(self.library, position, span))
+        self._set_query(query)
+
+    def set_span(self, span: Span | None) -> None:
+        """Select ``(start_s, end_s)`` of the query's sound to search with (:meth:`search_span`);
+        ``None`` clears it. A span outside the sound or with start >= end is refused."""
+        if span is not None:
+            if self.query is None:
+                raise ParameterError("there is no query to select a region of")
+            span = check_span(span, self.query.length, name=self.query.name)
+        if span != self.span:
+            self.span = span
+            self._changed("span")
+
+    def search_span(self) -> bool:
+        """Search with the selected :attr:`span` of the query's sound: that span is analysed
+        (a library sound's stored region is reused) and the results follow; a span the model
+        cannot analyse sets :attr:`error` and keeps the query. Returns whether it searched."""
+        query = self.query
+        if query is None or self.span is None:
+            raise ParameterError("select a region of the query's waveform first")
+        span = self.span
+        whole = query.whole if query.whole is not None else query.features
+        self._set_busy(f"analysing {query.name} from {span[0]:.2f} to {span[1]:.2f} s…")
+        try:
+            try:
+                if query.position is not None:
+                    features = region_features(self.library, query.position, span)
+                else:
+                    features = self.library.features_of(query.path, region=span)
+            except SoundslikeError as exc:
+                self.set_error(str(exc))
+                return False
+            self._set_query(self._region_query(replace(query, features=whole), span, features))
+            return True
+        finally:
+            self._set_busy("")
+
+    def search_whole(self) -> None:
+        """Search with the query's whole sound again (after :meth:`search_span`)."""
+        query = self.query
+        if query is None or query.region is None:
+            return
+        point = query.point
+        if query.position is not None and self.atlas is not None:
+            x, y = self.atlas.coordinates[query.position]
+            point = (float(x), float(y))
+        elif self.atlas is not None:
+            point = self.library.map_point(query.whole, self.atlas)
+        self._set_query(replace(query, features=query.whole, region=None, whole=None,
+                                duration=query.length, point=point))
+
+    def _region_query(self, query: Query, span: Span, features: SoundFeatures) -> Query:
+        """``query`` searching with ``features`` of its ``span``, placed on the map by them."""
+        point = (None if self.atlas is None
+                 else self.library.map_point(features, self.atlas))
+        return replace(query, features=features, region=span, whole=query.features,
+                       duration=span[1] - span[0], point=point)
 
     def set_receiving(self, name: str | None, share: float = 0.0) -> None:
         """Say that an upload is on its way to the kernel (``share`` of it arrived), which
@@ -331,6 +424,20 @@ class AppState:
             return None
         return int(self.results["position"].iloc[self.current])
 
+    @property
+    def current_sound(self) -> int | Clip | None:
+        """What the :attr:`current` result row plays: its position, or the :class:`Clip` of
+        the region it found (``None``: no current row)."""
+        if self.current is None:
+            return None
+        return self.sound_at(self.current)
+
+    def sound_at(self, index: int) -> int | Clip:
+        """What result row ``index`` plays: its library position, or its region's
+        :class:`Clip`."""
+        row = self.results.iloc[index]
+        return sound_of(int(row["position"]), float(row["start"]), float(row["end"]))
+
     def set_current(self, index: int | None) -> None:
         """Make result row ``index`` (0 is the most similar) current; ``None``: no row."""
         if index is not None and (isinstance(index, bool) or not isinstance(
@@ -353,18 +460,22 @@ class AppState:
         follow = self.playing is not None and index != self.current
         self.set_current(index)
         if follow:
-            self.play(self.current_position)
+            self.play(self.current_sound)
 
-    def play(self, sound: int | str | None) -> None:
-        """Play ``sound`` (a library position, or :data:`QUERY` for an uploaded query): the
-        one playing stops. ``None`` stops playback."""
-        if sound is not None and sound != QUERY:
+    def play(self, sound: int | Clip | str | None) -> None:
+        """Play ``sound`` (a library position, a :class:`Clip` of one, or :data:`QUERY` for an
+        uploaded query): the one playing stops. ``None`` stops playback."""
+        if isinstance(sound, tuple):
+            position = self._checked_position(sound[0])
+            name = str(self.library.rows["name"].iloc[position])
+            sound = Clip(position, *check_span(sound[1:], None, name=name, shortest_s=0.0))
+        elif sound is not None and sound != QUERY:
             sound = self._checked_position(sound)
         if sound != self.playing:
             self.playing = sound
             self._changed("playing")
 
-    def stopped(self, sound: int | str) -> None:
+    def stopped(self, sound: int | Clip | str) -> None:
         """``sound`` stopped or ended by itself (its player says so): nothing plays now,
         unless another sound has started meanwhile."""
         if sound == self.playing:
@@ -377,13 +488,17 @@ class AppState:
             if not len(self.results):
                 return
             self.set_current(0)
-        position = self.current_position
-        self.play(None if self.playing == position else position)
+        sound = self.current_sound
+        self.play(None if self.playing == sound else sound)
 
     def query_current(self) -> None:
-        """Make the current row's sound the query ("more like this", the Enter key)."""
-        if self.current_position is not None:
-            self.set_query_row(self.current_position)
+        """Make the current row's sound (its region, for a region) the query ("more like
+        this", the Enter key)."""
+        sound = self.current_sound
+        if isinstance(sound, Clip):
+            self.set_query_row(sound.position, region=(sound.start, sound.end))
+        elif sound is not None:
+            self.set_query_row(sound)
 
     def playing_point(self) -> tuple[float, float] | None:
         """Where the sound that plays is on the map (``None``: nothing plays, or no map)."""
@@ -391,16 +506,21 @@ class AppState:
             return None
         if self.playing == QUERY:
             return self.query.point if self.query is not None else None
-        x, y = self.atlas.coordinates[self.playing]
+        position = self.playing.position if isinstance(self.playing, Clip) else self.playing
+        x, y = self.atlas.coordinates[position]
         return (float(x), float(y))
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _set_query(self, query: Query) -> None:
         before = self.effective_duration
+        # The selection on the waveform is the region searched, or stays while the sound does.
+        same_sound = self.query is not None and query.path == self.query.path
+        self.span = query.region or (self.span if same_sound else None)
         self.query = query
         # The similar-length window moves with the query: say so, so that the map re-greys.
-        self._search("query", *(("duration",) if self.effective_duration != before else ()))
+        self._search("query", "span",
+                     *(("duration",) if self.effective_duration != before else ()))
 
     @property
     def notice(self) -> str:
@@ -453,9 +573,14 @@ class AppState:
             self.search_seconds = time.perf_counter() - started
             self._changed(*cause, "results", "error", "current")
             return
+        query = self.query
         try:
-            hits = self.library.hits(self.query.features, k=self._k, duration=(low, high),
-                                     weights=weights, exclude=self.query.position,
+            # A library sound is left out of its results with its regions; a region of it,
+            # only what overlaps that region (the rest of the take may hold more like it).
+            hits = self.library.hits(query.features, k=self._k, duration=(low, high),
+                                     weights=weights, exclude=query.position,
+                                     exclude_span=None if query.position is None
+                                     else query.region, per_file=self.per_file,
                                      tags=self._label_filter or None)
         except SoundslikeError as exc:  # any of ours is a message in the app, not a traceback
             self.error = str(exc)
@@ -471,10 +596,10 @@ class AppState:
 
     def _set_results(self, results: pd.DataFrame) -> None:
         """New results; the current row stays on its sound while that sound is still shown."""
-        position = self.current_position
+        sound = self.current_sound
         self.results = results
-        rows = np.flatnonzero(results["position"].to_numpy() == position)
-        self.current = int(rows[0]) if position is not None and len(rows) else None
+        rows = [index for index in range(len(results)) if self.sound_at(index) == sound]
+        self.current = rows[0] if sound is not None and rows else None
 
     def _checked_position(self, position: int) -> int:
         if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not (
@@ -482,6 +607,17 @@ class AppState:
             raise ParameterError(f"{position!r} is not a row of the library "
                                  f"({len(self.library)} sounds)")
         return int(position)
+
+
+def _within(durations_s: np.ndarray, duration: DurationRange) -> np.ndarray:
+    """Which of ``durations_s`` lie in ``(low, high)`` (``None``: open)."""
+    low, high = duration
+    keep = np.ones(len(durations_s), dtype=bool)
+    if low is not None:
+        keep &= durations_s >= low
+    if high is not None:
+        keep &= durations_s <= high
+    return keep
 
 
 def _positive(seconds) -> float | None:
@@ -528,6 +664,7 @@ def _no_results() -> pd.DataFrame:
     return pd.DataFrame({"position": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
                          "name": pd.Series(dtype="string"), "folder": pd.Series(dtype="string"),
                          "path": pd.Series(dtype="string"),
+                         "start": pd.Series(dtype="float64"), "end": pd.Series(dtype="float64"),
                          "duration": pd.Series(dtype="float64"),
                          "similarity": pd.Series(dtype="float64"),
                          **{aspect: pd.Series(dtype="float64") for aspect in ASPECT_NAMES}})

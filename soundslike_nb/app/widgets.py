@@ -1,9 +1,11 @@
 """The app: widgets bound to an :class:`AppState`. They write to the state and redraw from it.
 
-Layout: the query (upload, or pick a library sound) with its player; k, the duration range and
+Layout: the query (upload, or pick a library sound) with its player and its waveform, on which a
+stretch can be selected and searched with ("search this region"); k, the duration range and
 "similar length" (results from a quarter to four times the query's length); one slider per
 aspect weight (overall character, timbre, spectrum, envelope); then the results (rank, name,
-folder, duration, similarity in %, player, download, "more like this") beside the map, whose
+folder, where a region found starts, duration, similarity in %, waveform with the region
+marked, player, download of the region or the file, "more like this") beside the map, whose
 clicked point plays in the "selected" panel and can become the query. Below, three tabs to
 organise the library: labels (lasso on the map, suggestions, a label filter), export (results,
 chosen sounds, sessions) and duplicates.
@@ -39,6 +41,8 @@ from .labelling import Labelling
 from .labels_panel import LabelsPanel
 from .map_view import MapView
 from .media import DownloadButton
+from .query_region import Clip
+from .region_view import RegionSelector
 from .results_view import ResultsView
 from .state import DEFAULT_RELATIVE_DURATION, K_MAX, QUERY, AppState
 from .upload_button import SoundUpload
@@ -175,8 +179,10 @@ class App:
         self.error = widgets.HTML()
         self.status = widgets.HTML()
         self.results_view = ResultsView(
-            more_like_this=self._guarded(lambda position: state.set_query_row(position)),
-            thumbnails=library.thumbnails)
+            more_like_this=self._guarded(self._more_like_this),
+            thumbnails=library.thumbnails, thumbnail_seconds=_thumbnail_seconds(library),
+            on_error=self._show_error, regions=len(library.regions) > 0)
+        self.region_selector = RegionSelector(state, guarded=self._guarded)
         self.results = self.results_view.box
         self.audition = Audition(state, self.results_view, guarded=self._guarded)
         right = []
@@ -213,6 +219,7 @@ class App:
             widgets.HBox([self.upload, widgets.HTML("&nbsp;or&nbsp;"), self.find, self.pick],
                          layout=widgets.Layout(align_items="center")),
             self.query_panel,
+            self.region_selector.box,
             widgets.HBox([self.k_slider, self.range_slider, self.min_duration,
                           widgets.HTML("&nbsp;&ndash;&nbsp;"), self.max_duration,
                           widgets.HTML("&nbsp;s&nbsp;"), self.range_label,
@@ -230,7 +237,13 @@ class App:
         ])
         self.widget.add_class("soundslike-app")
         self._update(frozenset({"query", "results", "error", "duration", "selection",
-                                "weights", "relative_duration", "current", "playing"}))
+                                "weights", "relative_duration", "current", "playing", "span"}))
+
+    def _more_like_this(self, sound: int | Clip) -> None:
+        if isinstance(sound, Clip):
+            self.state.set_query_row(sound.position, region=(sound.start, sound.end))
+        else:
+            self.state.set_query_row(sound)
 
     def _reset_weights(self) -> None:
         self.state.set_weights(DEFAULT_WEIGHTS)
@@ -361,6 +374,7 @@ class App:
             self._draw_busy()
         if "selection" in changed and self.map_view is not None:  # the map redraws itself
             self._draw_selection()
+        self.region_selector.update(changed)
         self.audition.update(changed)
 
     def _draw_duration(self) -> None:
@@ -386,6 +400,8 @@ class App:
                                                       "library to find what sounds like it.</i>")]
             return
         where = "uploaded" if query.source == "upload" else "from the library"
+        if query.region is not None:
+            where += f", {query.region[0]:.2f}&ndash;{query.region[1]:.2f} s"
         self.results_view.discard(self.query_panel.children)
         sound = QUERY if query.position is None else query.position
         self.query_panel.children = [
@@ -467,6 +483,13 @@ class App:
                          f"({format_duration(float(row['duration']))})"),
             widgets.HBox([player, use, DownloadButton(str(row["path"]))]),
         ]
+
+
+def _thumbnail_seconds(library: Library) -> np.ndarray:
+    """How many seconds of each sound its thumbnail shows: all of it, or the part analysed."""
+    durations_s = library.rows["duration"].to_numpy(dtype=np.float64)
+    limit = library.settings.max_duration_s
+    return durations_s if limit is None else np.minimum(durations_s, limit)
 
 
 def _default_weights_text() -> str:
