@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -35,12 +35,20 @@ from ..projection import LibraryMap
 from ..space import ASPECT_NAMES
 from .formatting import DurationRange, format_duration
 from .query_region import Clip, Span, region_features, sound_of
+from .state_values import (
+    K_MAX,
+    Query,
+    checked_factor,
+    checked_k,
+    checked_range,
+    no_results,
+    positive_seconds,
+    within,
+)
 from .uploads import UploadFolder, check_upload, safe_filename
 
 __all__ = ["DEFAULT_RELATIVE_DURATION", "K_MAX", "QUERY", "AppState", "Query"]
 
-#: The largest k the app offers.
-K_MAX = 100
 #: Results last from the query's length divided by this to its length times this.
 DEFAULT_RELATIVE_DURATION = 4.0
 #: :attr:`AppState.playing` while an uploaded query (not a library sound) plays.
@@ -48,30 +56,6 @@ QUERY = "query"
 #: Seconds between two progress messages while an upload is analysed.
 PROGRESS_EVERY_S = 0.25
 Listener = Callable[[frozenset[str]], None]
-
-
-@dataclass(frozen=True)
-class Query:
-    """The sound being searched with: its name, features (embedding and descriptors), where it
-    came from, and its map point.
-
-    ``position`` is its library row when it is a library sound (then it is left out of its own
-    results); ``path`` is the file to play (the library file, or the saved upload);
-    ``duration`` the length searched in seconds (``None`` when unknown): the region's when
-    ``region`` is a ``(start_s, end_s)`` span of the sound, else ``length``, the whole sound's;
-    ``whole`` then keeps the whole sound's features (to search with it again).
-    """
-
-    name: str
-    features: SoundFeatures
-    source: str  # "upload" or "library"
-    path: str
-    position: int | None = None
-    point: tuple[float, float] | None = None
-    duration: float | None = None
-    region: Span | None = None
-    length: float | None = None
-    whole: SoundFeatures | None = None
 
 
 class AppState:
@@ -109,7 +93,7 @@ class AppState:
         self.atlas = atlas
         self.uploads = uploads if uploads is not None else UploadFolder()
         self.query: Query | None = None
-        self.results = _no_results()
+        self.results = no_results()
         self.selection: int | None = None
         #: The current result row (an index into :attr:`results`), ``None`` when none.
         self.current: int | None = None
@@ -122,9 +106,9 @@ class AppState:
         #: What long work is under way (``"analysing door.wav…"``), ``""`` when none.
         self.busy = ""
         self.search_seconds = 0.0
-        self._k = _checked_k(k)
-        self._duration: DurationRange = _checked_range(duration)
-        self._relative_duration = _checked_factor(relative_duration)
+        self._k = checked_k(k)
+        self._duration: DurationRange = checked_range(duration)
+        self._relative_duration = checked_factor(relative_duration)
         self._weights = check_weights(weights)
         self._label_filter: tuple[str, ...] = ()
         self._per_file: int | None = 1
@@ -151,7 +135,7 @@ class AppState:
 
     @k.setter
     def k(self, value: int) -> None:
-        value = _checked_k(value)
+        value = checked_k(value)
         if value != self._k:
             self._k = value
             self._search("k")
@@ -179,7 +163,7 @@ class AppState:
 
     @duration.setter
     def duration(self, value: DurationRange | None) -> None:
-        value = _checked_range(value)
+        value = checked_range(value)
         if value != self._duration:
             self._duration = value
             self._search("duration")
@@ -192,7 +176,7 @@ class AppState:
 
     @relative_duration.setter
     def relative_duration(self, value: float | None) -> None:
-        value = _checked_factor(value)
+        value = checked_factor(value)
         if value != self._relative_duration:
             self._relative_duration = value
             self._search("relative_duration", "duration")
@@ -261,10 +245,10 @@ class AppState:
     def in_range(self) -> np.ndarray:
         """Which library rows the duration range and the similar-length window permit (boolean,
         one per row): a file that lasts so long, or holds a region that does."""
-        keep = _within(self.library.rows["duration"].to_numpy(), self.effective_duration)
+        keep = within(self.library.rows["duration"].to_numpy(), self.effective_duration)
         regions = self.library.regions
         if len(regions):
-            inside = _within(regions["duration"].to_numpy(), self.effective_duration)
+            inside = within(regions["duration"].to_numpy(), self.effective_duration)
             keep[regions["file"].to_numpy()[inside]] = True
         return keep
 
@@ -289,7 +273,7 @@ class AppState:
             try:
                 features = self.library.features_of(bytes(content), name=safe_name,
                                                     progress=self._progress_of(safe_name))
-                length = _positive(info(bytes(content), name=safe_name).duration)
+                length = positive_seconds(info(bytes(content), name=safe_name).duration)
                 path = self.uploads.save(safe_name, content)
             except SoundslikeError as exc:
                 self.set_error(str(exc))
@@ -307,7 +291,7 @@ class AppState:
         then what overlaps that span of it is left out."""
         position = self._checked_position(position)
         row = self.library.rows.iloc[position]
-        length = _positive(row["duration"])
+        length = positive_seconds(row["duration"])
         whole = self.library.row_features(position)
         point = None
         if self.atlas is not None:
@@ -569,7 +553,7 @@ class AppState:
                    {aspect: float(aspect == "cnn") for aspect in ASPECT_NAMES})
         low, high = self.effective_duration
         if low is not None and high is not None and low > high:  # the two ranges do not meet
-            self._set_results(_no_results())
+            self._set_results(no_results())
             self.search_seconds = time.perf_counter() - started
             self._changed(*cause, "results", "error", "current")
             return
@@ -607,66 +591,3 @@ class AppState:
             raise ParameterError(f"{position!r} is not a row of the library "
                                  f"({len(self.library)} sounds)")
         return int(position)
-
-
-def _within(durations_s: np.ndarray, duration: DurationRange) -> np.ndarray:
-    """Which of ``durations_s`` lie in ``(low, high)`` (``None``: open)."""
-    low, high = duration
-    keep = np.ones(len(durations_s), dtype=bool)
-    if low is not None:
-        keep &= durations_s >= low
-    if high is not None:
-        keep &= durations_s <= high
-    return keep
-
-
-def _positive(seconds) -> float | None:
-    """A length in seconds, or ``None`` when it is unknown (missing, zero, not finite)."""
-    try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _checked_factor(factor: float | None) -> float | None:
-    if factor is None:
-        return None
-    if isinstance(factor, bool) or not isinstance(factor, (int, float, np.floating, np.integer)
-                                                  ) or not (1 <= factor < math.inf):
-        raise ParameterError(f"relative_duration must be a factor >= 1 (4: from a quarter to "
-                             f"four times the query's length) or None, got {factor!r}")
-    return float(factor)
-
-
-def _checked_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= K_MAX:
-        raise ParameterError(f"k must be an integer from 1 to {K_MAX}, got {k!r}")
-    return int(k)
-
-
-def _checked_range(duration: DurationRange | None) -> DurationRange:
-    if duration is None:
-        return (None, None)
-    try:
-        low, high = duration
-    except (TypeError, ValueError):
-        raise ParameterError(f"duration must be (min_s, max_s), got {duration!r}") from None
-    for end in (low, high):
-        if end is not None and not (isinstance(end, (int, float)) and end >= 0):
-            raise ParameterError(f"duration ends must be seconds >= 0 or None, got {duration!r}")
-    if low is not None and high is not None and low > high:
-        raise ParameterError(f"duration minimum {low} s is above its maximum {high} s")
-    return (None if low is None else float(low), None if high is None else float(high))
-
-
-def _no_results() -> pd.DataFrame:
-    return pd.DataFrame({"position": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
-                         "name": pd.Series(dtype="string"), "folder": pd.Series(dtype="string"),
-                         "path": pd.Series(dtype="string"),
-                         "start": pd.Series(dtype="float64"), "end": pd.Series(dtype="float64"),
-                         "duration": pd.Series(dtype="float64"),
-                         "similarity": pd.Series(dtype="float64"),
-                         **{aspect: pd.Series(dtype="float64") for aspect in ASPECT_NAMES}})
-
-
