@@ -200,7 +200,8 @@ def vote_scores(library, categories: np.ndarray, tagged: np.ndarray, *, k: int,
     from soundslike_nb.labels import _space_rows
 
     rows = _space_rows(library.searcher, np.arange(len(library)))
-    found = library.index.search(rows, k=min(k, int(tagged.sum())), allowed=tagged)
+    found = library.index.search(rows, k=min(k, int(tagged.sum())),
+                                 allowed=library.searcher.file_mask(tagged))
     names = np.unique(categories[tagged])
     weights = np.where(found.indices >= 0, np.exp(sharpness * (found.similarities - 1)), 0)
     votes = np.zeros((len(library), len(names)))

@@ -111,7 +111,8 @@ def neighbour_graph(library: Any, *, neighbours: int = 10,
         usable = np.linalg.norm(rows, axis=1) > 0  # a silent sound has no direction
         if usable.any() and len(library) >= 2:
             found = library.index.search(rows[usable], k=count,
-                                         exclude=positions[usable].tolist())
+                                         exclude=positions[usable].tolist(),
+                                         allowed=searcher.file_mask())
             indices[positions[usable]] = found.indices
             cosines[positions[usable]] = found.similarities
         if bar is not None:
@@ -161,7 +162,8 @@ def vote(library: Any, seeds: np.ndarray, *, settings: SpreadSettings | None = N
         if exact:
             found = _nearest_among(_unit(rows[moving]), usable, voter_rows, voters_at, voters)
         else:
-            found = library.index.search(rows[moving], k=voters, allowed=tagged,
+            found = library.index.search(rows[moving], k=voters,
+                                         allowed=library.searcher.file_mask(tagged),
                                          exclude=usable.tolist())
         valid = found.indices >= 0
         weights = np.where(valid, np.exp(settings.sharpness * (

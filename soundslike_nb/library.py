@@ -399,7 +399,8 @@ class Library:
 
     @property
     def index(self):
-        """The :class:`~soundslike_nb.search.SoundIndex` the searcher uses."""
+        """The :class:`~soundslike_nb.search.SoundIndex` the searcher uses: the files' rows,
+        then the regions' (``searcher.file_mask()`` keeps the files only)."""
         return self.searcher.index
 
     def hits(self, features: SoundFeatures, *, k: int = 10, duration: DurationRange = None,
@@ -536,7 +537,8 @@ class Library:
         """Where a query lands on :meth:`map`'s map: placed through the same transform, among
         its nearest library rows as the index finds them (default weights)."""
         vector = self.searcher.map_vector(features)
-        found = self.index.search(vector, k=min(atlas.n_neighbors, max(len(self), 1)))
+        found = self.index.search(vector, k=min(atlas.n_neighbors, max(len(self), 1)),
+                                  allowed=self.searcher.file_mask())
         x, y = atlas.transform(vector[None], neighbours=(found.indices, found.similarities))[0]
         return float(x), float(y)
 

@@ -27,6 +27,9 @@ from .space import ASPECT_NAMES, DEFAULT_WEIGHTS, SimilaritySpace, check_weights
 __all__ = ["Searcher"]
 
 DurationRange = tuple[float | None, float | None] | None
+#: Candidates kept past ``k`` for the exact re-scoring after collapsing per file (the index
+#: ranks by float16 rows: the exact order can differ near the end of the list).
+_SPARE = 8
 
 
 class Searcher:
@@ -42,17 +45,18 @@ class Searcher:
 
     def __init__(self, rows: pd.DataFrame, embeddings: np.ndarray,
                  descriptors: np.ndarray | None, space: SimilaritySpace | None,
-                 index: SoundIndex, *, regions: Regions | None = None,
-                 region_index: SoundIndex | None = None) -> None:
+                 index: SoundIndex, *, regions: Regions | None = None) -> None:
         self.rows = rows
         self.embeddings = embeddings
         self.descriptors = descriptors
         self.space = space
-        #: The index over the files (what the map, labels and duplicates search too).
+        #: The index: the files' rows (ids ``0 .. len(rows) - 1``), then the regions' (id
+        #: ``len(rows) + r`` is region ``r``). Whoever wants files only asks with
+        #: :meth:`file_mask`.
         self.index = index
-        #: The regions of the long files and the index over them (``None``: no regions).
-        self.regions = regions if region_index is not None else None
-        self.region_index = region_index
+        #: The regions of the long files (``None``: none).
+        self.regions = regions if regions is not None and len(regions) else None
+        self._files_only: np.ndarray | None = None
 
     def __repr__(self) -> str:
         space = "fitted space" if self.space is not None else "embedding only"
@@ -67,30 +71,51 @@ class Searcher:
         """The one factory: the space and the index reloaded from ``store`` when they were
         made from this ``content`` (:func:`~soundslike_nb.sidecar.content_key`) with these
         options, else fitted and built, and saved there (a failed save is only logged).
-        ``regions``: the long files' regions, searched with the files (the space is fitted
-        on the files alone; the regions get an index of their own)."""
+        ``regions``: the long files' regions, indexed after the files in the files' space
+        (fitted on the files alone), their lengths as durations."""
         settings = settings if settings is not None else IndexSettings()
         space = None
         if descriptors is not None and len(rows):
             space = _space_for(embeddings, descriptors, store=store, content=content)
-        durations = rows["duration"].to_numpy()
+        regions = regions if regions is not None and len(regions) and len(rows) else None
         options = {"space": None if space is None else space.options,
                    "weights": dict(DEFAULT_WEIGHTS), **settings.options()}
+        if regions is not None:
+            options["regions"] = content_key(regions.embeddings, regions.descriptors,
+                                             regions.spans_s, regions.owners)
         key = sidecar_key("index", content, options, INDEX_FORMAT)
         index = store.load("index", key, SoundIndex.from_stored)
         if index is None:
+            durations = rows["duration"].to_numpy(np.float64)
+            if regions is not None:
+                embeddings = np.concatenate([embeddings, regions.embeddings])
+                descriptors = (None if descriptors is None
+                               else np.concatenate([descriptors, regions.descriptors]))
+                durations = np.concatenate([durations,
+                                            regions.spans_s[:, 1] - regions.spans_s[:, 0]])
             vectors = (embeddings if space is None
                        else space.index_rows(embeddings, descriptors))
             blocks = (None if space is None
                       else [columns.start for columns in space.slices.values()])
             index = SoundIndex(vectors, durations, settings=settings, blocks=blocks)
             store.save("index", key, *index.to_stored())
-        region_index = None
-        if regions is not None and len(regions) and len(rows):
-            region_index = _region_index_for(regions, space, store=store, settings=settings,
-                                             key_options={**options, "content": content})
-        return cls(rows, embeddings, descriptors, space, index, regions=regions,
-                   region_index=region_index)
+        return cls(rows, embeddings[:len(rows)], descriptors if descriptors is None
+                   else descriptors[:len(rows)], space, index, regions=regions)
+
+    def file_mask(self, allowed: np.ndarray | None = None) -> np.ndarray | None:
+        """An ``allowed`` mask for :attr:`index` that keeps the files (those of ``allowed``, a
+        mask over the files, when given) and no region; ``None`` when nothing is left out.
+
+        Example:
+            >>> searcher.index.search(vector, k=5, allowed=searcher.file_mask())  # doctest: +SKIP
+        """
+        if self.regions is None:
+            return allowed
+        if allowed is None:
+            if self._files_only is None:
+                self._files_only = np.arange(len(self.rows) + len(self.regions)) < len(self.rows)
+            return self._files_only
+        return np.concatenate([np.asarray(allowed, bool), np.zeros(len(self.regions), bool)])
 
     # -- searching ---------------------------------------------------------------------------
 
@@ -139,65 +164,80 @@ class Searcher:
             # Any weighting is one index search: the index notices a query weighted unlike
             # its rows and answers it with the scans made for steered queries.
             query = self.space.weighted_query(transformed, merged)
-        found = self.index.search(query, k=k, duration=duration,
-                                  exclude=None if exclude is None else [exclude],
-                                  allowed=allowed)
-        files = found.indices[0][found.indices[0] >= 0]
-        if self.region_index is None:
-            return self._hits(files, np.zeros(0, np.int64), features, merged, transformed,
-                              k=k, per_file=None)
-        # The regions: enough candidates that ``per_file`` still leaves ``k`` files (a long
-        # take's many similar windows count once), more asked for while it does not.
-        mask = self._region_mask(allowed, exclude, exclude_span)
-        available = len(self.regions) if mask is None else int(mask.sum())
-        fetch = k if per_file is None else 4 * k * per_file + 16
+        if self.regions is None:
+            found = self.index.search(query, k=k, duration=duration,
+                                      exclude=None if exclude is None else [exclude],
+                                      allowed=allowed)
+            return self._hits(found.indices[0], features, merged, transformed, k=k,
+                              per_file=None)
+        # Enough candidates that ``per_file`` still leaves ``k`` files (a long take's many
+        # similar windows count once), more asked for while it does not.
+        mask, single = self._mask(allowed, exclude, exclude_span)
+        available = len(self.rows) + len(self.regions) if mask is None else int(mask.sum())
+        fetch = k if per_file is None else 2 * k * per_file + 8
         while True:
             asked = min(fetch, available)
-            regions = np.zeros(0, np.int64)
-            if asked:
-                found = self.region_index.search(query, k=asked, duration=duration,
-                                                 allowed=mask)
-                regions = found.indices[0][found.indices[0] >= 0]
-            hits = self._hits(files, regions, features, merged, transformed, k=k,
-                              per_file=per_file)
-            if len(hits) >= k or len(regions) < asked or asked >= available:
+            if not asked:
+                return self._hits(np.zeros(0, np.int64), features, merged, transformed, k=k,
+                                  per_file=per_file)
+            found = self.index.search(query, k=asked, duration=duration, allowed=mask,
+                                      exclude=single)
+            ids = found.indices[0]
+            hits = self._hits(ids, features, merged, transformed, k=k, per_file=per_file)
+            if len(hits) >= k or (ids < 0).any() or asked >= available:
                 return hits
             fetch *= 4
 
-    def _region_mask(self, allowed: np.ndarray | None, exclude: int | None,
-                     exclude_span: tuple[float, float] | None) -> np.ndarray | None:
-        """The regions the search may return (``None``: all): those of allowed files, less the
-        excluded file's (all of them, or those overlapping ``exclude_span``)."""
+    def _mask(self, allowed: np.ndarray | None, exclude: int | None,
+              exclude_span: tuple[float, float] | None
+              ) -> tuple[np.ndarray | None, list[int] | None]:
+        """What the index may return: a mask over its rows (``None``: all) and one row to
+        leave out (``None``: none): the allowed files and their regions, less the excluded
+        file and its regions (all of them, or those overlapping ``exclude_span``)."""
         owners = self.regions.owners
-        mask = None if allowed is None else np.asarray(allowed, bool)[owners]
-        if exclude is not None:
-            first, last = np.searchsorted(owners, [exclude, exclude + 1])
-            if last > first:
-                mask = np.ones(len(owners), bool) if mask is None else mask
-                gone = np.ones(last - first, bool)
-                if exclude_span is not None:
-                    spans = self.regions.spans_s[first:last]
-                    gone = (spans[:, 0] < exclude_span[1]) & (spans[:, 1] > exclude_span[0])
-                mask[first:last] &= ~gone
-        return mask
+        count = len(self.rows)
+        mask = None
+        if allowed is not None:
+            allowed = np.asarray(allowed, bool)
+            mask = np.concatenate([allowed, allowed[owners]])
+        if exclude is None:
+            return mask, None
+        first, last = np.searchsorted(owners, [exclude, exclude + 1])
+        if last == first and exclude_span is None:
+            return mask, [exclude]  # a file without regions: the index leaves it out
+        mask = np.ones(count + len(owners), bool) if mask is None else mask
+        mask[exclude] = False
+        spans = self.regions.spans_s[first:last]
+        gone = np.ones(last - first, bool) if exclude_span is None else (
+            (spans[:, 0] < exclude_span[1]) & (spans[:, 1] > exclude_span[0]))
+        mask[count + first:count + last] &= ~gone
+        return mask, None
 
-    def _hits(self, files: np.ndarray, regions: np.ndarray, features: SoundFeatures,
+    def _hits(self, ids: np.ndarray, features: SoundFeatures,
               weights: dict[str, float], transformed: np.ndarray | None, *, k: int,
               per_file: int | None) -> Hits:
-        """Hits scored exactly from the stored vectors (the index ranks by float16 rows), at
-        most ``per_file`` from one file, the best ``k``."""
-        if len(regions):
-            owners = np.concatenate([files, self.regions.owners[regions]])
-            spans = np.concatenate([np.full((len(files), 2), np.nan),
-                                    self.regions.spans_s[regions]])
-            embeddings = np.concatenate([self.embeddings[files],
-                                         self.regions.embeddings[regions]])
-            descriptors = (None if self.descriptors is None else np.concatenate(
-                [self.descriptors[files], self.regions.descriptors[regions]]))
+        """The index's ``ids`` (ranked by its float16 rows) as hits: at most ``per_file``
+        from one file, the best ``k`` of them scored exactly from the stored vectors."""
+        ids = ids[ids >= 0]
+        count = len(self.rows)
+        files = ids < count
+        if self.regions is None or files.all():
+            owners, spans = ids, None
+            embeddings = self.embeddings[ids]
+            descriptors = None if self.descriptors is None else self.descriptors[ids]
         else:
-            owners, spans = files, None
-            embeddings = self.embeddings[files]
-            descriptors = None if self.descriptors is None else self.descriptors[files]
+            regions = np.where(files, 0, ids - count)
+            owners = np.where(files, ids, self.regions.owners[regions])
+            if per_file is not None:  # collapsed on the index's ranking, a few spare kept
+                kept = _first_per_owner(owners, per_file)
+                kept[np.cumsum(kept) > k + _SPARE] = False
+                ids, files, regions, owners = ids[kept], files[kept], regions[kept], owners[kept]
+            spans = np.where(files[:, None], np.nan, self.regions.spans_s[regions])
+            embeddings = np.where(files[:, None], self.embeddings[np.where(files, ids, 0)],
+                                  self.regions.embeddings[regions])
+            descriptors = None if self.descriptors is None else np.where(
+                files[:, None], self.descriptors[np.where(files, ids, 0)],
+                self.regions.descriptors[regions])
         cosines = np.full((len(owners), len(ASPECT_NAMES)), np.nan)
         if self.space is None:
             query = np.asarray(features.embedding, np.float64)
@@ -209,10 +249,7 @@ class Searcher:
             rows = self.space.transform(embeddings, descriptors)
             cosines = self.space.aspect_cosines(transformed, rows).astype(np.float64)
             score = cosines @ _shares(weights)
-        order = np.argsort(-score, kind="stable")
-        if per_file is not None and spans is not None:
-            order = order[_first_per_owner(owners[order], per_file)]
-        order = order[:k]
+        order = np.argsort(-score, kind="stable")[:k]
         return Hits(self.rows, owners[order], score[order], cosines[order], ASPECT_NAMES,
                     starts=None if spans is None else spans[order, 0],
                     ends=None if spans is None else spans[order, 1])
@@ -245,24 +282,6 @@ def _space_for(embeddings: np.ndarray, descriptors: np.ndarray, *, store: Sideca
     space.fit(embeddings, descriptors)
     store.save("space", key, *space.to_stored())
     return space
-
-
-def _region_index_for(regions: Regions, space: SimilaritySpace | None, *, store: SidecarStore,
-                      settings: IndexSettings, key_options: dict) -> SoundIndex:
-    """The index over the regions (in the files' space; their lengths as durations), reloaded
-    from ``store`` while the files and regions are the same."""
-    content = content_key(regions.embeddings, regions.descriptors, regions.spans_s,
-                          regions.owners)
-    key = sidecar_key("region-index", content, key_options, INDEX_FORMAT)
-    index = store.load("region-index", key, SoundIndex.from_stored)
-    if index is None:
-        vectors = (regions.embeddings if space is None
-                   else space.index_rows(regions.embeddings, regions.descriptors))
-        blocks = None if space is None else [columns.start for columns in space.slices.values()]
-        index = SoundIndex(vectors, regions.spans_s[:, 1] - regions.spans_s[:, 0],
-                           settings=settings, blocks=blocks)
-        store.save("region-index", key, *index.to_stored())
-    return index
 
 
 def _first_per_owner(owners: np.ndarray, limit: int) -> np.ndarray:
