@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .cuts import cut_name, cut_wav
 from .errors import AudioError, ParameterError
 
 __all__ = [
@@ -306,21 +307,55 @@ def write_zip(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
 def _zip_into(handle, paths: Iterable[str | os.PathLike], manifest: pd.DataFrame | None,
               skip_missing: bool) -> None:
     paths = [os.path.abspath(os.fspath(path)) for path in paths]
-    present = [path for path in paths if os.path.isfile(path)]
-    gone = [path for path in paths if path not in set(present)]
+    spans = _spans_of(manifest, paths)
+    present = [index for index, path in enumerate(paths) if os.path.isfile(path)]
+    gone = [path for index, path in enumerate(paths) if index not in set(present)]
     if gone and not skip_missing:
         listed = ", ".join(repr(path) for path in gone[:5])
         more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
         raise AudioError(f"{len(gone)} files to zip are missing (moved or deleted): "
                          f"{listed}{more}")
-    names = zip_entry_names(present)
+    # A region is zipped as its own cut (<stem>_<start>-<end>.wav beside where the file is).
+    shown = [paths[index] if spans[index] is None else os.path.join(
+        os.path.dirname(paths[index]), cut_name(paths[index], *spans[index]))
+        for index in present]
+    names = zip_entry_names(shown)
     # Audio is stored, not deflated: it is already compressed, or compresses little.
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
         if manifest is not None:
-            entries = dict(zip(present, names))
             listed = manifest.copy()
-            listed["file"] = [entries.get(os.path.abspath(str(path)))
-                              for path in listed["path"]]
+            if spans.aligned:
+                entries = dict(zip(present, names))
+                listed["file"] = [entries.get(index) for index in range(len(paths))]
+            else:
+                entries = {paths[index]: name for index, name in zip(present, names)}
+                listed["file"] = [entries.get(os.path.abspath(str(path)))
+                                  for path in listed["path"]]
             archive.writestr("sounds.csv", to_csv(listed))
-        for path, name in zip(present, names):
-            archive.write(path, name)
+        for index, name in zip(present, names):
+            if spans[index] is None:
+                archive.write(paths[index], name)
+            else:
+                archive.writestr(name, cut_wav(paths[index], *spans[index]))
+
+
+class _Spans(list):
+    """One ``(start, end)`` or ``None`` per path; ``aligned``: taken from a manifest whose rows
+    are the paths, in order."""
+
+    aligned = False
+
+
+def _spans_of(manifest: pd.DataFrame | None, paths: list[str]) -> _Spans:
+    """The region of each path from a manifest with ``start``/``end`` columns (search results)
+    whose rows are the paths in order; whole files otherwise."""
+    spans = _Spans([None] * len(paths))
+    if (manifest is None or len(manifest) != len(paths)
+            or not {"start", "end", "path"} <= set(manifest.columns)
+            or [os.path.abspath(str(path)) for path in manifest["path"]] != paths):
+        return spans
+    spans.aligned = True
+    for index, (start, end) in enumerate(zip(manifest["start"], manifest["end"])):
+        if start is not None and end is not None and not (pd.isna(start) or pd.isna(end)):
+            spans[index] = (float(start), float(end))
+    return spans

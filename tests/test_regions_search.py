@@ -260,3 +260,26 @@ def test_a_file_that_fails_part_way_keeps_what_was_read(tmp_path, aisfx, capsys)
     assert np.isclose(library.regions["start"], [1.0, 3.0], atol=0.05).sum() >= 2
     again = sl.build_library(folder, out=out, embedder=aisfx, progress=False)
     assert again.report.unchanged == 1 and again.read_in_part == library.read_in_part
+
+
+def test_a_zip_of_results_holds_each_region_as_its_cut(library, sounds):
+    import io
+    import zipfile
+
+    from soundslike_nb.exports import zip_bytes
+
+    found = library.search_features(library.region_features(0), k=4, per_file=None)
+    regions = found[found["start"].notna()]
+    assert len(regions) and found["start"].isna().any()
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes(found["path"], manifest=found)))
+    manifest = pd.read_csv(archive.open("sounds.csv"))
+    assert manifest["file"].is_unique and len(manifest) == len(found)
+    for row in manifest.itertuples():
+        data = archive.read(row.file)
+        if pd.isna(row.start):
+            assert data == (sounds / os.path.basename(row.path)).read_bytes()
+        else:
+            assert row.file.startswith("field take_") and row.file.endswith(".wav")
+            cut = sf.info(io.BytesIO(data))
+            assert abs(cut.duration - (row.end - row.start)) < 0.01
+            assert cut.samplerate == 44100
