@@ -108,3 +108,26 @@ def test_a_local_cluster_is_shut_down_with_its_client():
         assert client.submit(sum, [1, 2]).result() == 3
     assert client.status == "closed"
     assert cluster.status.name == "closed"  # its worker processes are gone too
+
+
+def test_regions_are_analysed_on_the_workers_too(client, demo_dir, aisfx, tmp_path):
+    import shutil
+
+    import soundfile as sf
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for name in ("hit1.wav", "coin1.wav", "explosion2.wav"):
+        shutil.copy(demo_dir / "kenney" / name, folder / name)
+    take = np.zeros(12 * 44100, np.float32)
+    for at_s, name in ((2.0, "hit1.wav"), (7.0, "explosion2.wav")):
+        sound, _ = sf.read(demo_dir / "kenney" / name, dtype="float32", always_2d=True)
+        take[int(at_s * 44100):int(at_s * 44100) + len(sound)] += sound.mean(axis=1)
+    sf.write(folder / "take.wav", take, 44100)
+    alone = sl.build_library(folder, embedder=aisfx, progress=False)
+    cluster = sl.build_library(folder, out=tmp_path / "lib.parquet", client=client,
+                               progress=False, chunk_files=2)
+    _same_library(cluster, alone)
+    assert len(alone.regions) and cluster.regions.equals(alone.regions)
+    a, b = cluster.region_table.embeddings, alone.region_table.embeddings
+    assert ((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min() > 0.9999
