@@ -129,7 +129,9 @@ def _index(args: argparse.Namespace) -> int:
         print(f"{path}: {reason}", file=sys.stderr)
     for path, reason in sorted(report.partial.items()):
         print(f"{path}: {reason}", file=sys.stderr)
-    print(f"{os.path.abspath(args.output)}: {len(library)} sounds; {report.summary()}")
+    regions = f", {len(library.regions)} regions" if len(library.regions) else ""
+    print(f"{os.path.abspath(args.output)}: {len(library)} sounds{regions}; "
+          f"{report.summary()}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -251,6 +252,7 @@ def test_a_file_that_fails_part_way_keeps_what_was_read(tmp_path, aisfx, capsys)
     assert main(["index", str(folder), "-o", str(out), "--quiet"]) == 0
     printed = capsys.readouterr()
     assert "long.flac: decoding failed at" in printed.err and "1 read in part" in printed.out
+    assert re.search(r": 1 sounds, [1-9]\d* regions; ", printed.out), printed.out
     library = sl.load_library(out)
     reason = library.read_in_part[str(folder / "long.flac")]
     stopped = float(reason.split("decoding failed at ")[1].split(" s")[0])
