@@ -338,3 +338,29 @@ def test_a_long_file_holding_a_region_of_a_permitted_length_stays_in_range(libra
     assert state.in_range()[0] and not state.in_range()[1:].any()
     state.duration = (1.6, 5.0)  # none of them, nor the take itself
     assert not state.in_range().any()
+
+
+def test_per_file_lets_one_take_give_several_results(library, atlas, tmp_path):
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=atlas, relative_duration=None,
+              upload_folder=str(tmp_path / "uploads"))
+    shown = [child for box in app.widget.children for child in getattr(box, "children", ())]
+    assert app.per_file in shown, "a library with regions offers 'per file'"
+    app.state.set_query_row(1)  # like cluster 1: the take's two cluster-1 regions
+    assert (app.state.results["position"] == 0).sum() == 1, "one result per file by default"
+    app.per_file.value = 3
+    assert app.state.per_file == 3
+    assert (app.state.results["position"] == 0).sum() == 2
+    with pytest.raises(ParameterError, match="per_file must be an integer >= 1"):
+        app.state.per_file = 0
+    app.state.per_file = None
+    assert (app.state.results["position"] == 0).sum() == 2
+
+    plain = Library(LibraryTable(rows=library.rows.iloc[1:].reset_index(drop=True),
+                                 embeddings=library.embeddings[1:],
+                                 provenance=library.provenance),
+                    embedder=CountingEmbedder())
+    app = App(plain, show_map=False, upload_folder=str(tmp_path / "plain"))
+    shown = [child for box in app.widget.children for child in getattr(box, "children", ())]
+    assert app.per_file not in shown and app.results_view.box.layout.width == "800px"

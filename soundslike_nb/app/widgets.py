@@ -3,7 +3,8 @@
 Layout: the query (upload, or pick a library sound) with its player and its waveform, on which a
 stretch can be selected and searched with ("search this region"); k, the duration range and
 "similar length" (results from a quarter to four times the query's length); one slider per
-aspect weight (overall character, timbre, spectrum, envelope); then the results (rank, name,
+aspect weight (overall character, timbre, spectrum, envelope) and, in a library with regions,
+"per file" (at most that many results from one file); then the results (rank, name,
 folder, where a region found starts, duration, similarity in %, waveform with the region
 marked, player, download of the region or the file, "more like this") beside the map, whose
 clicked point plays in the "selected" panel and can become the query. Below, three tabs to
@@ -138,6 +139,15 @@ class App:
                                           layout=widgets.Layout(width="340px"))
         self.k_slider.observe(self._guarded(lambda change: setattr(state, "k", change["new"])),
                               "value")
+        # With regions, one long take could fill the list: at most this many results per file.
+        self.per_file = widgets.BoundedIntText(
+            value=state.per_file, min=1, max=K_MAX, description="per file",
+            tooltip="at most this many results from one file (the file and its moments)",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="120px"))
+        self.per_file.add_class("soundslike-per-file")
+        self.per_file.observe(self._guarded(
+            lambda change: setattr(state, "per_file", change["new"])), "value")
+        has_regions = len(library.regions) > 0
         self.scale = DurationScale.of(library.rows["duration"])
         self.range_slider = widgets.FloatRangeSlider(
             value=self.scale.to_positions(state.duration), min=self.scale.low,
@@ -182,7 +192,7 @@ class App:
         self.results_view = ResultsView(
             more_like_this=self._guarded(self._more_like_this),
             thumbnails=library.thumbnails, thumbnail_seconds=_thumbnail_seconds(library),
-            on_error=self._show_error, regions=len(library.regions) > 0)
+            on_error=self._show_error, regions=has_regions)
         self.region_selector = RegionSelector(state, guarded=self._guarded)
         self.results = self.results_view.box
         self.audition = Audition(state, self.results_view, guarded=self._guarded)
@@ -226,7 +236,8 @@ class App:
                           widgets.HTML("&nbsp;s&nbsp;"), self.range_label,
                           self.similar_length, self.window_label],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
-            widgets.HBox([*self.weight_sliders.values(), self.reset_weights],
+            widgets.HBox([*self.weight_sliders.values(), self.reset_weights,
+                          *([self.per_file] if has_regions else [])],
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
             self.error,
             self.status,
@@ -435,7 +446,7 @@ class App:
         busy = bool(self.state.busy)
         self.upload.disabled = busy or self._uploads_off
         for control in (self.k_slider, self.range_slider, self.similar_length,
-                        self.reset_weights):
+                        self.reset_weights, self.per_file):
             control.disabled = busy
         for aspect, slider in self.weight_sliders.items():
             slider.disabled = busy or (aspect != "cnn" and not self.state.has_aspects)
