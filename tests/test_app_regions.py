@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -290,6 +291,22 @@ def test_the_map_shows_the_selected_files_regions(library, atlas, tmp_path):
                 for index in range(len(REGION_SPANS))]
     np.testing.assert_allclose(list(zip(figure.data[5].x, figure.data[5].y)), expected)
     assert "6.00&ndash;7.50 s" in figure.data[5].hovertext[1]
+
+    # A click on a region's point selects that region: heard, downloadable, searchable.
+    app.map_view._clicked_region(None, SimpleNamespace(point_inds=[1]), None)
+    assert app.state.selection == 0 and app.state.selected_region == (6.0, 7.5)
+    assert (figure.data[2].x[0], figure.data[2].y[0]) == pytest.approx(expected[1])
+    label, (player, use, download) = (app.selected_panel.children[0],
+                                      app.selected_panel.children[1].children)
+    assert "from 6.00 to 7.50 s" in label.value
+    assert (player.start, player.end, player.autoplay) == (6.0, 7.5, True)
+    assert download.region_name == "take_6.00-7.50.wav"
+    use.click()
+    assert app.state.query.position == 0 and app.state.query.region == (6.0, 7.5)
+    app.state.select(0)  # the file itself again: no region
+    assert app.state.selected_region is None
+    assert (figure.data[2].x[0], figure.data[2].y[0]) == pytest.approx(
+        tuple(atlas.coordinates[0]))
     app.state.select(4)
     assert not len(figure.data[5].x), "a file without regions shows none"
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .cut_media import CutPlayer
 from .keys import ResultKeys
 from .media import LazyPlayer
+from .query_region import Clip
 from .results_view import ResultsView
 from .state import AppState
 
@@ -42,10 +44,12 @@ class Audition:
         self.panels: dict[str, tuple[int | str, LazyPlayer]] = {}
         self._reporter: LazyPlayer | None = None  # the player that said it started
 
-    def player(self, panel: str, path: str, sound: int | str, **options) -> LazyPlayer:
+    def player(self, panel: str, path: str, sound: int | Clip | str, **options) -> LazyPlayer:
         """A player for ``panel`` (``"query"``, ``"selected"``) that tells the state when it
-        starts and stops; it replaces that panel's former player."""
-        player = LazyPlayer(path, **options)
+        starts and stops (a :class:`Clip` plays only its region); it replaces that panel's
+        former player."""
+        player = (CutPlayer(path, sound.start, sound.end, **options) if isinstance(sound, Clip)
+                  else LazyPlayer(path, **options))
         player.on_playing(self._guarded(
             lambda playing: self.player_says(sound, playing, player)))
         self.panels[panel] = (sound, player)
@@ -73,8 +77,8 @@ class Audition:
             self.state.set_current(index)
             self.state.play(self.state.current_position)
 
-    def player_says(self, sound: int | str, playing: bool, player: LazyPlayer | None = None
-                    ) -> None:
+    def player_says(self, sound: int | Clip | str, playing: bool,
+                    player: LazyPlayer | None = None) -> None:
         """A player started or stopped in the browser: the state follows (and the map)."""
         if playing:
             self._reporter = player

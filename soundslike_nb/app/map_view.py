@@ -4,9 +4,9 @@ Five traces: the library (name, folder, duration and labels on hover; coloured b
 duration, top-level folder or label; faint outside the duration range), the current results
 (marked with their rank), the selected sound, the query, and a ring on the sound that plays; in a
 library with regions, a sixth: the regions of the selected file as small points, each placed
-where its own features land. A click on any point selects that library sound; with a
-:class:`~.labelling.Labelling`, a box or lasso chooses sounds to label. The view never searches
-by itself.
+where its own features land (a click on one selects that region). A click on any point selects
+that library sound; with a :class:`~.labelling.Labelling`, a box or lasso chooses sounds to
+label. The view never searches by itself.
 
 How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
 keeps its own copy of the figure and applies each update message to it as sent, including the
@@ -115,6 +115,7 @@ class MapView:
         self._regions = (None if not len(regions) else
                          {int(file): part for file, part in regions.groupby("file")})
         self._region_points: dict[int, dict] = {}
+        self._shown_regions: int | None = None  # whose regions the trace shows
         highlights = self._highlights()
         region_trace = [] if self._regions is None else [
             go.Scatter(mode="markers", name="regions", hoverinfo="text",
@@ -156,6 +157,8 @@ class MapView:
         )
         self.figure.data[_LIBRARY].on_click(self._clicked_library)
         self.figure.data[_RESULTS].on_click(self._clicked_result)
+        if self._regions is not None:
+            self.figure.data[_REGIONS].on_click(self._clicked_region)
         state.observe(self.update)
         if labelling is not None:
             self.figure.data[_LIBRARY].on_selection(self._chosen)
@@ -332,6 +335,7 @@ class MapView:
         if self._regions is None:
             return {}
         position = self.state.selection
+        self._shown_regions = position
         if position is None or position not in self._regions:
             return {_REGIONS: {"x": [], "y": [], "hovertext": []}}
         if position not in self._region_points:
@@ -354,9 +358,18 @@ class MapView:
         return {"x": [], "y": []} if point is None else {"x": [point[0]], "y": [point[1]]}
 
     def _selection(self) -> dict:
-        if self.state.selection is None:
+        """The ring on the selected sound, or on its selected region's point."""
+        position, region = self.state.selection, self.state.selected_region
+        if position is None:
             return {"x": [], "y": []}
-        x, y = self.state.atlas.coordinates[self.state.selection]
+        if region is not None and self._regions is not None and position in self._regions:
+            part = self._regions[position]
+            index = np.flatnonzero(np.isclose(part["start"], region[0])
+                                   & np.isclose(part["end"], region[1]))
+            if len(index):
+                points = self._selected_regions()[_REGIONS]
+                return {"x": [points["x"][index[0]]], "y": [points["y"][index[0]]]}
+        x, y = self.state.atlas.coordinates[position]
         return {"x": [float(x)], "y": [float(y)]}
 
     # -- clicks ------------------------------------------------------------------------------
@@ -364,6 +377,16 @@ class MapView:
     def _clicked_library(self, _trace, points, _selector) -> None:
         if points.point_inds:
             self.state.select(int(points.point_inds[0]))
+
+    def _clicked_region(self, _trace, points, _selector) -> None:
+        """A click on a region's point selects that region of its file (to hear it)."""
+        position = self._shown_regions
+        if points.point_inds and position in (self._regions or {}):
+            part = self._regions[position]
+            index = points.point_inds[0]
+            if index < len(part):
+                self.state.select(position, region=(float(part["start"].iloc[index]),
+                                                    float(part["end"].iloc[index])))
 
     def _clicked_result(self, _trace, points, _selector) -> None:
         if points.point_inds and points.point_inds[0] < len(self._result_positions):

@@ -95,6 +95,8 @@ class AppState:
         self.query: Query | None = None
         self.results = no_results()
         self.selection: int | None = None
+        #: The selected sound's region ``(start_s, end_s)`` when a region was clicked.
+        self.selected_region: Span | None = None
         #: The current result row (an index into :attr:`results`), ``None`` when none.
         self.current: int | None = None
         #: What plays: a library position, a :class:`Clip` (a region of one), :data:`QUERY`
@@ -379,17 +381,22 @@ class AppState:
 
     # -- the map -----------------------------------------------------------------------------
 
-    def select(self, position: int | None) -> None:
-        """Select a library sound (a click on the map); ``None`` clears it. Selecting the
-        selected sound again is still a change (a second click plays it again)."""
+    def select(self, position: int | None, *, region: Span | None = None) -> None:
+        """Select a library sound (a click on the map); ``None`` clears it. ``region``: one of
+        its regions, ``(start_s, end_s)`` (a click on a region's point). Selecting the selected
+        sound again is still a change (a second click plays it again)."""
         self.selection = None if position is None else self._checked_position(position)
+        self.selected_region = None
+        if region is not None and self.selection is not None:
+            name = str(self.library.rows["name"].iloc[self.selection])
+            self.selected_region = check_span(region, None, name=name, shortest_s=0.0)
         self._changed("selection")
 
     def query_selection(self) -> None:
-        """Make the selected sound the query."""
+        """Make the selected sound (its region, when one is selected) the query."""
         if self.selection is None:
             raise ParameterError("nothing is selected")
-        self.set_query_row(self.selection)
+        self.set_query_row(self.selection, region=self.selected_region)
 
     def highlights(self) -> pd.DataFrame:
         """The current results on the map: position, rank, name, x, y (empty without a map)."""

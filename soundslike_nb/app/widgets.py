@@ -34,6 +34,7 @@ from ..library import Library
 from ..projection import LibraryMap
 from ..space import ASPECT_NAMES, DEFAULT_WEIGHTS
 from .audition import Audition
+from .cut_media import RegionDownload
 from .duplicates_view import DuplicatesView
 from .exports_panel import ExportsPanel
 from .formatting import ASPECT_LABELS, DurationScale, format_duration, library_title
@@ -486,14 +487,19 @@ class App:
                 "<i>Click a point on the map to hear it.</i>")]
             return
         row = self.state.library.rows.iloc[position]
-        player = self.audition.player("selected", str(row["path"]), position, autoplay=True)
+        region, path = self.state.selected_region, str(row["path"])
+        sound = position if region is None else Clip(position, *region)
+        player = self.audition.player("selected", path, sound, autoplay=True)
         use = widgets.Button(description="search with this", button_style="primary")
         use.add_class("soundslike-use-selected")
         use.on_click(self._guarded(lambda _button: self.state.query_selection()))
+        where = (f"({format_duration(float(row['duration']))})" if region is None else
+                 f"from {region[0]:.2f} to {region[1]:.2f} s")
+        download = (DownloadButton(path) if region is None else
+                    RegionDownload(path, *region, on_error=self._show_error))
         self.selected_panel.children = [
-            widgets.HTML(f"Selected: <b>{html.escape(str(row['name']))}</b> "
-                         f"({format_duration(float(row['duration']))})"),
-            widgets.HBox([player, use, DownloadButton(str(row["path"]))]),
+            widgets.HTML(f"Selected: <b>{html.escape(str(row['name']))}</b> {where}"),
+            widgets.HBox([player, use, download]),
         ]
 
 
