@@ -8,9 +8,10 @@ with queries that are new sounds of the same families (not library rows). For th
 weighting and two steered ones, with no filter, a duration filter keeping ~90 % and one keeping
 ~1 % of the rows, it prints the median single-query latency end to end, recall@10 against exact
 scoring in the same fused space, and numpy brute force over the same fused float32 rows in the
-same run (matmul, mask, argpartition), one method after the other. Then the fixed cost (end to
-end minus the index search), build time and index size next to the fused float32 rows, the
-reopening time, and a slider move (weights changing step by step, as the notebook's re-rank).
+same run (matmul, mask, argpartition), one method after the other. Then each step of a search
+timed alone (query transform, weighted query, index, exact scoring of the hits, the table),
+build time and index size next to the fused float32 rows, the reopening time, and a slider
+move (weights changing step by step, as the notebook's re-rank).
 
     .venv/bin/python benchmarks/search.py                      # 10k, 100k, 1M
     .venv/bin/python benchmarks/search.py --sizes 10000 100000
@@ -37,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.library_generator import generate, generate_queries  # noqa: E402
 from soundslike_nb.analysis import SoundFeatures  # noqa: E402
+from soundslike_nb.search._common import one_blas_thread  # noqa: E402
 from soundslike_nb.searcher import Searcher  # noqa: E402
 from soundslike_nb.sidecar import SidecarStore  # noqa: E402
 from soundslike_nb.space import DEFAULT_WEIGHTS, check_weights  # noqa: E402
@@ -85,6 +87,32 @@ def timed(call, *args, **kwargs) -> float:
 def library_search(searcher: Searcher, features: SoundFeatures, **options) -> pd.DataFrame:
     """What ``Library.search_features`` runs."""
     return searcher.search(features, **options).to_frame()
+
+
+def steps(searcher: Searcher, queries: list[SoundFeatures], weights: dict[str, float],
+          single: int) -> dict[str, float]:
+    """Median milliseconds of each step of ``Searcher.search(...).to_frame()``, timed alone
+    (on one BLAS thread, as a search runs them)."""
+    space, merged = searcher.space, check_weights(weights)
+    timing = range(min(single, len(queries)))
+    with one_blas_thread():
+        transformed = [space.transform(q.embedding[None], q.descriptors[None])[0]
+                       for q in queries]
+        weighted = [space.weighted_query(t, merged) for t in transformed]
+        found = [searcher.index.search(w, k=K).indices[0] for w in weighted]
+        hits = [searcher._hits(f, q, merged, t, k=K, per_file=None)
+                for f, q, t in zip(found, queries, transformed)]
+        medians = {
+            "transform": [timed(space.transform, queries[at].embedding[None],
+                                queries[at].descriptors[None]) for at in timing],
+            "weighted query": [timed(space.weighted_query, transformed[at], merged)
+                               for at in timing],
+            "index": [timed(searcher.index.search, weighted[at], k=K) for at in timing],
+            "hits": [timed(searcher._hits, found[at], queries[at], merged, transformed[at],
+                           k=K, per_file=None) for at in timing],
+            "table": [timed(hits[at].to_frame) for at in timing],
+        }
+    return {name: float(np.median(values)) for name, values in medians.items()}
 
 
 def run_size(n_rows: int, *, n_queries: int, single: int, seed: int) -> None:
@@ -153,6 +181,10 @@ def report_size(searcher: Searcher, embeddings, descriptors, durations_s, query_
             print(f"{weighting:14} {name:6} {kept:6.1%} {end:13.2f} {only:8.2f} "
                   f"{recall(found, truth):9.3f} {numpy_ms:9.1f} {numpy_ms / end:8.1f}",
                   flush=True)
+    print("steps alone, no filter (ms): " + "; ".join(
+        f"{weighting}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in
+                                     steps(searcher, queries, weights, single).items())
+        for weighting, weights in WEIGHTINGS.items()))
     slider = []
     for at, step in enumerate(SLIDER * max(1, single // len(SLIDER))):
         slider.append(timed(library_search, searcher, queries[at % len(queries)], k=100,

@@ -326,3 +326,18 @@ def test_an_allowed_mask_of_the_wrong_shape_or_type_is_refused(allowed):
     index = SoundIndex(clustered(50, seed=6), np.ones(50), kind="exact")
     with pytest.raises(ParameterError, match=r"allowed must be a boolean mask of shape \(50,\)"):
         index.search(np.ones(DIMENSION), allowed=allowed)
+
+
+def test_int8_rows_keep_every_true_neighbour_among_the_few_they_pass_on():
+    from soundslike_nb.search.rows import RerankRows
+
+    rng = np.random.default_rng(12)
+    unit = rng.standard_normal((5000, 300)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    rows = RerankRows.allocate(len(unit), unit.shape[1], sample=unit[:500])
+    rows.put(0, unit)
+    for query in unit[:20] + 0.5 * rng.standard_normal((20, 300)).astype(np.float32) / 17:
+        truth = np.argsort(-(unit @ query))[:10]
+        kept = rows.best(query, np.arange(len(unit)), 80)
+        assert len(kept) == 80 and set(truth) <= set(kept.tolist())
+    np.testing.assert_allclose(rows.reconstruct(np.arange(5)), unit[:5], atol=1e-3)

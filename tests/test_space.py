@@ -39,6 +39,32 @@ def test_transform_gives_one_unit_block_per_aspect():
     assert 0.0 < space.fitted_shrinkage <= 1.0
 
 
+def test_cnn_dims_keeps_the_strongest_directions_of_the_whitened_block():
+    embeddings, descriptors = _library(300, seed=11)
+    full = SimilaritySpace(cnn_dims=None).fit(embeddings, descriptors)
+    cut = SimilaritySpace(cnn_dims=16).fit(embeddings, descriptors)
+    assert full.dimensions["cnn"] == 64 and cut.dimensions["cnn"] == 16
+    rows = cut.transform(embeddings, descriptors)
+    assert rows.shape == (300, 16 + N_FEATURES)
+    np.testing.assert_allclose(np.linalg.norm(rows[:, cut.slices["cnn"]], axis=1), 1.0,
+                               rtol=1e-5)
+    # the kept block is the full block on its 16 strongest directions (eigh's last), renormed
+    whole = full.transform(embeddings, descriptors)[:, full.slices["cnn"]][:, -16:]
+    np.testing.assert_allclose(rows[:, cut.slices["cnn"]],
+                               whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-5)
+    assert whole.var(axis=0).sum() > full.transform(embeddings, descriptors)[
+        :, full.slices["cnn"]][:, :16].var(axis=0).sum()
+    assert SimilaritySpace(cnn_dims=500).fit(embeddings, descriptors).dimensions["cnn"] == 64
+    assert SimilaritySpace(cnn="raw", cnn_dims=16).fit(embeddings, descriptors
+                                                        ).dimensions["cnn"] == 64
+
+
+@pytest.mark.parametrize("cnn_dims", [0, -3, 2.5, True, "all"])
+def test_bad_cnn_dims_are_refused(cnn_dims):
+    with pytest.raises(ParameterError, match="cnn_dims must be an int >= 1 or None, got"):
+        SimilaritySpace(cnn_dims=cnn_dims)
+
+
 def test_weighted_query_scores_are_the_weighted_mean_of_aspect_cosines():
     embeddings, descriptors = _library(seed=1)
     space = SimilaritySpace().fit(embeddings, descriptors)

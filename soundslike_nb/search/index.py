@@ -40,7 +40,7 @@ __all__ = ["KINDS", "IndexSettings", "SearchResult", "SoundIndex", "make_backend
 #: The values ``kind`` accepts.
 KINDS = ("auto", "exact", "ivf")
 #: Bumped when the stored index changes in a way older readers cannot follow.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 DurationRange = tuple[float | None, float | None] | None
 _BACKENDS = {"exact": ExactBackend, "ivf": IvfBackend}
 

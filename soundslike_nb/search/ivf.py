@@ -1,5 +1,7 @@
-"""The approximate backend: faiss IVF over 4-bit PQ fast-scan codes, an exact re-rank of the
-candidates on float16 rows, and a second, small fast-scan index over the steerable blocks.
+"""The approximate backend: faiss IVF over 4-bit PQ fast-scan codes, a re-rank of the
+candidates on stored rows (int8 to pick the best few, float16 to score them: see
+:mod:`~soundslike_nb.search.rows`), and a second, small fast-scan index over the steerable
+blocks.
 
 Rows are kept in the index's internal order (sorted by duration), so a duration range is one
 id range: faiss gets an ``IDSelectorRange`` (or a bitmap for an ``allowed`` mask). Three paths:
@@ -7,11 +9,12 @@ id range: faiss gets an ``IDSelectorRange`` (or a bitmap for an ``allowed`` mask
 - a query weighted like the rows (the library's default weighting) probes its nearest lists
   until it has scanned a calibrated number of rows *inside* the range, then the best
   ``rerank`` candidates are scored exactly on the stored float16 rows;
-- a steered query (its weight spread over the column blocks differs from the rows') scans every
-  list (fast-scan codes: a full scan costs a few milliseconds at a million rows) and, when its
-  weight on the small blocks (the descriptor aspects) is not negligible, the side index over
-  those blocks alone (one dimension per code, so a single small aspect keeps its detail); the
-  union of both candidate sets, ``steered_rerank`` of each, is scored exactly;
+- a steered query (its weight spread over the column blocks differs from the rows') probes the
+  lists nearest to it with the calibrated budget widened by how much less it weighs the first
+  block than the rows do (a full scan cost 8-10 ms at a million rows); when it weighs that
+  block less than ``1 / _MAX_WIDEN`` as much, it also scans the side index over the other
+  blocks alone (one dimension per code, so a single small aspect keeps its detail); the
+  candidates, up to ``steered_rerank`` of them, are re-ranked;
 - ``exhaustive``: every row in the range, scored on the float16 rows.
 
 A selective filter probes more lists (all of them when the range is small) instead of losing
@@ -27,11 +30,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from ._common import ROW_CHUNK, TopK, normalised
+from ._common import ROW_CHUNK, RoughTopK, TopK, normalised
+from .rows import RerankRows
 
 __all__ = ["IvfBackend", "IvfSettings"]
 
 _QUERY_CHUNK = 256
+#: The most a steered query widens the calibrated scan budget of the main index (a query that
+#: weighs the first block 1/8 as much as the rows, or less, scans 8 times as many rows).
+_MAX_WIDEN = 8
 _EMPTY = np.empty(0, np.uint8)
 
 
@@ -107,7 +114,7 @@ def _pad(block: np.ndarray, width: int) -> np.ndarray:
 
 
 class IvfBackend:
-    """Fast-scan IVF codes + float16 rows (internal order) + an optional side index.
+    """Fast-scan IVF codes + stored rows (internal order) + an optional side index.
 
     Build with :meth:`build`; ``scan_budget`` is the number of in-range rows a query weighted
     like the rows scans before its candidates are re-ranked.
@@ -115,13 +122,13 @@ class IvfBackend:
 
     kind = "ivf"
 
-    def __init__(self, faiss_index: Any, side_index: Any | None, rows16: np.ndarray,
+    def __init__(self, faiss_index: Any, side_index: Any | None, rows: RerankRows,
                  list_keys: np.ndarray, block_starts: np.ndarray, block_scales: np.ndarray,
                  *, scan_budget: int, rerank: int, steered_rerank: int,
                  steered_tolerance: float) -> None:
         self.faiss_index = faiss_index
         self.side_index = side_index
-        self.rows16 = rows16
+        self.rows = rows
         self.list_keys = list_keys
         self.block_starts = np.asarray(block_starts, np.int64)
         self.block_scales = np.asarray(block_scales, np.float64)
@@ -129,9 +136,10 @@ class IvfBackend:
         self.rerank = int(rerank)
         self.steered_rerank = int(steered_rerank)
         self.steered_tolerance = float(steered_tolerance)
-        self.n_valid = len(rows16)
+        self.n_valid = len(rows)
         self.reaches_target = True  # set by build's calibration
         self._list_of_cache: np.ndarray | None = None
+        self._list_sizes: np.ndarray | None = None
 
     def describe(self) -> str:
         lists = self.faiss_index.nlist
@@ -173,43 +181,44 @@ class IvfBackend:
         if len(starts) > 1:
             side = _codes_index(faiss, dimension - int(starts[1]), 1,
                                 settings.side_dims_per_code, settings)
+        rows = RerankRows.allocate(n_valid, dimension, sample=train)
+        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
+        probes = normalised(vectors, norms, order[probe_at])
+        truth = RoughTopK(probes, settings.calibration_k + 1)
+        scales = np.zeros(len(starts))
+        bounds = [*starts, dimension]
         threads = faiss.omp_get_max_threads()
-        # Training runs hundreds of tiny k-means (one per code): on one thread, because on a
-        # busy machine each OpenMP barrier can wait milliseconds (35 s instead of 2 at 100k).
+        # Training runs hundreds of tiny k-means (one per code) and adding encodes rows code by
+        # code: on one thread, because on a busy machine each OpenMP barrier can wait
+        # milliseconds (training 35 s instead of 2 at 100k; adding 1M rows 20 % slower on two).
         faiss.omp_set_num_threads(1)
         try:
             index.train(_pad(train, index.d))
             if side is not None:
                 side.train(_pad(train[:, starts[1]:], side.d))
+            for start in range(0, n_valid, ROW_CHUNK):
+                block = normalised(vectors, norms, order[start:start + ROW_CHUNK])
+                rows.put(start, block)
+                truth.push(start, block)  # the calibration's reference, while rows are here
+                index.add(_pad(block, index.d))  # ids are sequential: lists' ids stay sorted
+                if side is not None:
+                    side.add(_pad(block[:, starts[1]:], side.d))
+                for at in range(len(starts)):
+                    width = np.linalg.norm(block[:, bounds[at]:bounds[at + 1]], axis=1)
+                    scales[at] = max(scales[at], float(width.max(initial=0.0)))
         finally:
             faiss.omp_set_num_threads(threads)
-        rows16 = np.empty((n_valid, dimension), np.float16)
-        probe_at = np.sort(rng.choice(n_valid, min(n_valid, settings.calibration_queries), False))
-        probes = normalised(vectors, norms, order[probe_at])
-        truth = TopK(probes, settings.calibration_k + 1, tie_ids=np.arange(n_valid))
-        scales = np.zeros(len(starts))
-        bounds = [*starts, dimension]
-        for start in range(0, n_valid, ROW_CHUNK):
-            block = normalised(vectors, norms, order[start:start + ROW_CHUNK])
-            rows16[start:start + len(block)] = block
-            truth.push(start, block)  # the calibration's reference, while the rows are here
-            index.add(_pad(block, index.d))  # ids are sequential: each list's ids stay sorted
-            if side is not None:
-                side.add(_pad(block[:, starts[1]:], side.d))
-            for at in range(len(starts)):
-                width = np.linalg.norm(block[:, bounds[at]:bounds[at + 1]], axis=1)
-                scales[at] = max(scales[at], float(width.max(initial=0.0)))
         list_of = np.concatenate([
             np.full(index.invlists.list_size(lst), lst, np.int64) for lst in range(nlist)])
         ids = np.concatenate([
             faiss.rev_swig_ptr(index.invlists.get_ids(lst), index.invlists.list_size(lst)).copy()
             for lst in range(nlist)])
-        backend = cls(index, side, rows16, np.sort(list_of * n_valid + ids), starts, scales,
+        backend = cls(index, side, rows, np.sort(list_of * n_valid + ids), starts, scales,
                       scan_budget=0, rerank=settings.rerank,
                       steered_rerank=settings.steered_rerank,
                       steered_tolerance=settings.steered_tolerance)
         backend.scan_budget, backend.reaches_target = backend._calibrate(
-            probes, probe_at, truth.result()[0], settings, max_scan)
+            probes, probe_at, truth.result(), settings, max_scan)
         return backend
 
     def _calibrate(self, probes: np.ndarray, probe_at: np.ndarray, truth: np.ndarray,
@@ -314,6 +323,10 @@ class IvfBackend:
         import faiss
 
         nlist = self.faiss_index.nlist
+        if allowed is None and stop - start == self.n_valid:
+            if self._list_sizes is None:
+                self._list_sizes = np.bincount(self.list_keys // self.n_valid, minlength=nlist)
+            return None, self._list_sizes, self.n_valid, None
         if allowed is None:
             list_base = np.arange(nlist, dtype=np.int64) * self.n_valid
             counts = (np.searchsorted(self.list_keys, list_base + stop)
@@ -357,42 +370,51 @@ class IvfBackend:
         return ids
 
     def _steered_candidates(self, chunk: np.ndarray, filters) -> np.ndarray:
-        """The union of the main index's full scan and the side index's candidates."""
+        """Candidates of a steered chunk: the main index's widened probe alone when the
+        queries still weigh the first block enough, else its union with the side index's."""
         import faiss
 
         selector, _, inside, _ = filters
         spread = self._spread(chunk)
+        first = float(spread[:, 0].min())
+        # The lists are clusters of whole rows: the less a query weighs the first block (what
+        # mostly made them), the more of its neighbours lie in farther lists.
+        rows_share = float(self.block_scales[0] ** 2 / max(
+            float((self.block_scales ** 2).sum()), 1e-30))
+        widen = max(1, min(_MAX_WIDEN, math.ceil(rows_share / max(first, 1e-30))))
+        if self.side_index is None or first * _MAX_WIDEN >= rows_share:
+            # timbre-heavy at 1M rows: 4x the budget finds 0.99 (the side scan cost 6 ms more)
+            fetch = min(self.steered_rerank, max(inside, 1))
+            return self._probe(chunk, fetch, filters, self.scan_budget * widen)
         # Each index gives candidates in proportion to its blocks' share of the score (at least
         # a quarter of the depth): the envelope alone needs the side index's deep list.
         main_share = float(np.clip(2 * spread[:, 0].max(), 0.25, 1.0))
         side_share = float(np.clip(2 * (1 - spread[:, 0]).max(), 0.25, 1.0))
         found = []
-        params = faiss.SearchParametersIVF(nprobe=self.faiss_index.nlist)
-        if selector is not None:
-            params.sel = selector
-        if spread[:, 0].max() > self.steered_tolerance or self.side_index is None:
+        if spread[:, 0].max() > self.steered_tolerance:
             fetch = min(max(1, round(self.steered_rerank * main_share)), max(inside, 1))
-            found.append(self.faiss_index.search(_pad(chunk, self.faiss_index.d), fetch,
-                                                 params=params)[1])
-        if self.side_index is not None and (1 - spread[:, 0]).max() > self.steered_tolerance:
-            side_params = faiss.SearchParametersIVF(nprobe=1)
-            if selector is not None:
-                side_params.sel = selector
-            side_rows = chunk[:, self.block_starts[1]:]
-            fetch = min(max(1, round(self.steered_rerank * side_share)), max(inside, 1))
-            found.append(self.side_index.search(_pad(side_rows, self.side_index.d), fetch,
-                                                params=side_params)[1])
+            found.append(self._probe(chunk, fetch, filters, self.scan_budget * widen))
+        side_params = faiss.SearchParametersIVF(nprobe=1)
+        if selector is not None:
+            side_params.sel = selector
+        side_rows = chunk[:, self.block_starts[1]:]
+        fetch = min(max(1, round(self.steered_rerank * side_share)), max(inside, 1))
+        found.append(self.side_index.search(_pad(side_rows, self.side_index.d), fetch,
+                                            params=side_params)[1])
         return np.concatenate(found, axis=1)
 
     def _rerank(self, chunk: np.ndarray, found: np.ndarray, k: int, tie_ids: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top ``k`` of each query among its candidates (float16 rows, float32 sums)."""
+        """Top ``k`` of each query among its candidates: the int8 rows keep the best
+        ``8 k`` (at least 64), scored on the float16 rows (float32 sums)."""
         ids = np.full((len(chunk), k), -1, np.int64)
         sims = np.full((len(chunk), k), -np.inf, np.float32)
         for row, (query, candidates) in enumerate(zip(chunk, found)):
-            candidates = np.unique(candidates[candidates >= 0])
+            candidates = candidates[candidates >= 0]
             if not len(candidates):
                 continue
+            # the union of two indexes may name a row twice: once is enough, after the cut
+            candidates = np.unique(self.rows.best(query, candidates, max(8 * k, 64)))
             scores = self.reconstruct(candidates) @ query
             order = np.lexsort((tie_ids[candidates], -scores))[:k]
             ids[row, :len(order)] = candidates[order]
@@ -401,7 +423,7 @@ class IvfBackend:
 
     def reconstruct(self, internal: np.ndarray) -> np.ndarray:
         """The stored (float16-rounded) unit rows of internal ids, as float32."""
-        return np.asarray(self.rows16[internal], dtype=np.float32)
+        return self.rows.reconstruct(internal)
 
     def _list_of(self) -> np.ndarray:
         """The list of each internal id (from the sorted list keys, made once)."""
@@ -414,14 +436,14 @@ class IvfBackend:
     # -- storage -----------------------------------------------------------------------------
 
     def to_stored(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Header fields and arrays (the float16 rows are read back memory-mapped)."""
+        """Header fields and arrays (the stored rows are read back memory-mapped)."""
         import faiss
 
         side = _EMPTY if self.side_index is None else faiss.serialize_index(self.side_index)
         return ({"scan_budget": self.scan_budget, "rerank": self.rerank,
                  "steered_rerank": self.steered_rerank,
                  "steered_tolerance": self.steered_tolerance},
-                {"rows16": self.rows16, "faiss": faiss.serialize_index(self.faiss_index),
+                {**self.rows.to_stored(), "faiss": faiss.serialize_index(self.faiss_index),
                  "side": side, "list_keys": self.list_keys, "block_starts": self.block_starts,
                  "block_scales": self.block_scales})
 
@@ -437,11 +459,12 @@ class IvfBackend:
                     if len(arrays["side"]) else None)
         except RuntimeError as exc:
             raise ValueError(f"unreadable faiss index ({exc})") from None
-        rows16 = arrays["rows16"]
-        if index.ntotal != n_valid or rows16.shape != (n_valid, dimension):
+        rows = RerankRows.from_stored(arrays)
+        if (index.ntotal != n_valid or rows.rows16.shape != (n_valid, dimension)
+                or rows.rows8.shape != rows.rows16.shape):
             raise ValueError(f"faiss index of {index.ntotal} rows and stored rows of shape "
-                             f"{rows16.shape}, expected {n_valid}x{dimension}")
-        return cls(index, side, rows16, np.asarray(arrays["list_keys"]),
+                             f"{rows.rows16.shape}, expected {n_valid}x{dimension}")
+        return cls(index, side, rows, np.asarray(arrays["list_keys"]),
                    np.asarray(arrays["block_starts"]), np.asarray(arrays["block_scales"]),
                    scan_budget=header["scan_budget"], rerank=header["rerank"],
                    steered_rerank=header["steered_rerank"],
