@@ -93,14 +93,54 @@ def _scattered(rng: np.random.Generator, frames: int, sounds: list[np.ndarray]) 
     return _unit_rms(bed)
 
 
+def _rain(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Pink-ish noise with dense, soft droplets (a held-out kind of bed)."""
+    from scipy.signal import lfilter
+
+    pink = lfilter([0.049922, -0.095993, 0.050612, -0.004408], [1, -2.494956, 2.017265,
+                                                                -0.522189],
+                   rng.standard_normal(frames))
+    drops = np.zeros(frames)
+    for at in rng.integers(0, frames - 400, size=int(20 * frames / RATE)):
+        ring = np.sin(2 * np.pi * rng.uniform(1500, 5000) * np.arange(400) / RATE)
+        drops[at:at + 400] += rng.uniform(0.2, 1) * ring * np.exp(-np.arange(400) / 60)
+    return _unit_rms(_unit_rms(pink) + 0.5 * _unit_rms(drops))
+
+
+def _traffic(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """A low rumble that swells as vehicles pass, over broadband hiss (a held-out kind)."""
+    from scipy.signal import butter, sosfilt
+
+    t = np.arange(frames) / RATE
+    rumble = sosfilt(butter(2, 300, "lowpass", fs=RATE, output="sos"),
+                     rng.standard_normal(frames))
+    swell = np.full(frames, 0.3)
+    for centre in rng.uniform(0, t[-1], size=max(1, int(t[-1] / 8))):
+        swell += np.exp(-((t - centre) / rng.uniform(1.5, 4)) ** 2)
+    hiss = 0.2 * rng.standard_normal(frames)
+    return _unit_rms(_unit_rms(rumble) * swell + hiss)
+
+
+def _busy(rng: np.random.Generator, frames: int, sounds: list[np.ndarray]) -> np.ndarray:
+    """Many other sounds overlapping at random levels over soft noise (a held-out kind)."""
+    bed = 0.2 * rng.standard_normal(frames)
+    for _ in range(int(frames / RATE)):
+        sound = sounds[rng.integers(len(sounds))]
+        at = int(rng.integers(0, max(1, frames - len(sound))))
+        bed[at:at + len(sound)] += rng.uniform(0.05, 0.2) * _unit_rms(sound)[:frames - at]
+    return _unit_rms(bed)
+
+
 def _family(path: Path) -> str:
     return path.stem.rstrip("0123456789").lower()
 
 
-def make_beds(folder: Path, *, count: int, snr_db: float, seed: int
+def make_beds(folder: Path, *, count: int, snr_db: float, seed: int, held_out: bool = False
               ) -> tuple[list[Path], list[Plant], dict[str, Path]]:
     """``count`` beds with planted demo sounds; returns the bed files, the plants and the
-    query file of each planted sound."""
+    query file of each planted sound. ``held_out``: the other half of the sound families is
+    planted (the chosen half becomes the distractors) into the other kinds of bed (rain,
+    traffic, busy), none of which the region settings were chosen on."""
     rng = np.random.default_rng(seed)
     demo = sorted(p for p in (ROOT / "data" / "demo").rglob("*")
                   if p.suffix.lower() in {".wav", ".ogg", ".mp3", ".flac"})
@@ -108,6 +148,8 @@ def make_beds(folder: Path, *, count: int, snr_db: float, seed: int
     # so that finding a planted sound is not confused with telling two takes apart.
     families = sorted({_family(path) for path in demo})
     planted_families = set(rng.permutation(families)[: len(families) // 2].tolist())
+    if held_out:
+        planted_families = set(families) - planted_families
     planted_files = [path for path in demo if _family(path) in planted_families]
     distractors = [load(path, sample_rate=RATE)[0] for path in demo
                    if _family(path) not in planted_families]
@@ -118,8 +160,12 @@ def make_beds(folder: Path, *, count: int, snr_db: float, seed: int
         seconds = float(rng.choice([60, 90, 180]))
         frames = int(seconds * RATE)
         kind = index % 3
-        bed = (_brown(rng, frames) if kind == 0 else _ambience(rng, frames) if kind == 1
-               else _scattered(rng, frames, distractors))
+        if held_out:
+            bed = (_rain(rng, frames) if kind == 0 else _traffic(rng, frames) if kind == 1
+                   else _busy(rng, frames, distractors))
+        else:
+            bed = (_brown(rng, frames) if kind == 0 else _ambience(rng, frames) if kind == 1
+                   else _scattered(rng, frames, distractors))
         slots = np.sort(rng.choice(np.arange(2, int(seconds) - 4, 4), PLANTS_PER_BED,
                                    replace=False)).astype(float)
         for slot in slots:
@@ -173,10 +219,11 @@ def hit(span: np.ndarray, plant: Plant) -> bool:
     return overlap >= 0.5 * min(end - start, plant.length_s)
 
 
-def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: int) -> dict:
+def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: int,
+             held_out: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         bed_paths, plants, queries = make_beds(Path(scratch) / "beds", count=beds,
-                                               snr_db=snr_db, seed=seed)
+                                               snr_db=snr_db, seed=seed, held_out=held_out)
         batches, _ = analyse(analyzer, Path(scratch) / "beds")
         embeddings, descriptors, owners, spans = rows_of(batches)
         space = SimilaritySpace().fit(embeddings, descriptors)
@@ -252,20 +299,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beds", type=int, default=12, help="long recordings per SNR")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=["chosen", "held-out", "both"], default="both",
+                        help="the beds and sounds the settings were chosen on, the held-out "
+                             "ones (other bed kinds, other sound families, seed + 1), or both")
+    parser.add_argument("--no-cost", action="store_true", help="skip the indexing-time part")
     args = parser.parse_args()
     embedder = get_embedder("aisfx")
     analyzer = Analyzer(embedder, AnalysisSettings(regions=RegionSettings()))
     print(f"{args.beds} beds of 60-180 s, {PLANTS_PER_BED} planted demo sounds each; "
           f"aisfx, default weights, exact search over files and regions\n")
-    print("| SNR | planted | regions | region recall@1 | recall@5 | median onset error | "
-          "whole file @1 | whole file @5 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for snr_db in SNRS_DB:
-        row = evaluate(snr_db, beds=args.beds, analyzer=analyzer, embedder=embedder,
-                       seed=args.seed)
-        print(f"| {row['snr']:+.0f} dB | {row['plants']} | {row['regions']} | "
-              f"{row['recall@1']:.2f} | {row['recall@5']:.2f} | {row['onset_error']:.3f} s | "
-              f"{row['whole@1']:.2f} | {row['whole@5']:.2f} |", flush=True)
+    splits = {"chosen": (False, args.seed), "held-out": (True, args.seed + 1)}
+    for split in (["chosen", "held-out"] if args.split == "both" else [args.split]):
+        held_out, seed = splits[split]
+        print(f"\n{split}: " + ("rain, traffic and busy beds, the other sound families, seed "
+                                f"{seed}" if held_out else "brown noise, ambience and scattered "
+                                f"beds, seed {seed}") + "\n")
+        print("| SNR | planted | regions | region recall@1 | recall@5 | median onset error | "
+              "whole file @1 | whole file @5 |")
+        print("|---|---|---|---|---|---|---|---|")
+        for snr_db in SNRS_DB:
+            row = evaluate(snr_db, beds=args.beds, analyzer=analyzer, embedder=embedder,
+                           seed=seed, held_out=held_out)
+            print(f"| {row['snr']:+.0f} dB | {row['plants']} | {row['regions']} | "
+                  f"{row['recall@1']:.2f} | {row['recall@5']:.2f} | "
+                  f"{row['onset_error']:.3f} s | {row['whole@1']:.2f} | {row['whole@5']:.2f} |",
+                  flush=True)
+    if args.no_cost:
+        return
     spent = cost(beds=max(3, args.beds // 2), embedder=embedder, seed=args.seed)
     print(f"\nIndexing {spent['files']} files, {spent['long_s']:.0f} s in long files and "
           f"{spent['short_s']:.0f} s in one-shots: {spent['without_s']:.1f} s without regions, "

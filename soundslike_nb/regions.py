@@ -5,7 +5,8 @@ computes them beside the files' own rows.
 Where regions are is :mod:`~soundslike_nb.segmentation`'s job; this module embeds them. An
 embedder that can (the shipped aisfx CNN: ``embed_regions``) gives a file's embedding and its
 longer regions' from one pass of its network; a region shorter than its block, and every region
-with any other embedder, is embedded from its own audio as a sound.
+with any other embedder, is embedded from its own audio as a sound, with the file's steady
+background taken out (:mod:`~soundslike_nb.background`): a query is a clean sound.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .embedders import Embedder
 
-__all__ = ["Regions", "embed_with_regions"]
+__all__ = ["Regions", "embed_with_regions", "region_audio"]
 
 
 @dataclass
@@ -73,7 +74,8 @@ def embed_with_regions(embedder: Embedder, waveform: np.ndarray, spans_s: np.nda
                        ) -> tuple[np.ndarray, np.ndarray]:
     """A sound's embedding (as ``embedder.embed`` gives it) and its regions' (``(n, 2)`` start
     and end in seconds): from one network pass where the embedder can (``embed_regions``),
-    else each region's audio embedded as a sound of its own.
+    else each region's audio (:func:`region_audio`: the file's background taken out)
+    embedded as a sound of its own.
 
     Example:
         >>> whole, parts = embed_with_regions(aisfx, waveform, [[1.0, 2.5]])  # doctest: +SKIP
@@ -95,8 +97,7 @@ def embed_with_regions(embedder: Embedder, waveform: np.ndarray, spans_s: np.nda
         whole, from_blocks = own(waveform, spans[~alone])
     vectors = np.zeros((len(spans), embedder.dimension), np.float32)
     rate = embedder.sample_rate
-    pieces = [waveform[int(start * rate):max(int(end * rate), int(start * rate) + 1)]
-              for start, end in spans[alone]]
+    pieces = region_audio(waveform, rate, spans[alone])
     if whole is None:
         embedded = np.asarray(embedder.embed([waveform, *pieces]), dtype=np.float32)
         whole, vectors[alone] = embedded[0], embedded[1:]
@@ -105,3 +106,28 @@ def embed_with_regions(embedder: Embedder, waveform: np.ndarray, spans_s: np.nda
         if pieces:
             vectors[alone] = np.asarray(embedder.embed(pieces), dtype=np.float32)
     return np.asarray(whole, np.float32), vectors
+
+
+def region_audio(waveform: np.ndarray, sample_rate: int, spans_s: np.ndarray
+                 ) -> list[np.ndarray]:
+    """Each region's audio (``(n, 2)`` start and end in seconds) with the file's stationary
+    background taken out (:func:`~soundslike_nb.background.suppressed`, one
+    :func:`~soundslike_nb.background.noise_floor` for the file): what a region is embedded
+    and described from.
+
+    Measured (benchmarks/regions.py, chosen beds, 0 dB SNR): planted-region recall@5 0.81
+    from the raw audio of the regions, 0.89 from this.
+
+    Example:
+        >>> rate = 44100
+        >>> bed = 0.1 * np.random.default_rng(0).normal(size=6 * rate).astype("f4")
+        >>> [len(piece) for piece in region_audio(bed, rate, np.array([[1.0, 1.5]]))]
+        [22050]
+    """
+    from .background import noise_floor, suppressed
+
+    spans = np.asarray(spans_s, dtype=np.float64).reshape(-1, 2)
+    if not len(spans):
+        return []
+    floor = noise_floor(waveform, sample_rate)
+    return [suppressed(waveform, sample_rate, start, end, floor) for start, end in spans]

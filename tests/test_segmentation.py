@@ -79,13 +79,38 @@ def test_short_silent_and_broken_files_have_no_regions():
 def test_fragments_join_and_quiet_gaps_split():
     rng = np.random.default_rng(3)
     silence = np.zeros(2 * RATE, np.float32)
-    # Two hits 0.2 s apart are one region (shorter than min_region_s apart); a hit 2 s later
-    # is a region of its own.
+    # Two hits 0.2 s apart are one region (closer than onset_gap_s); a hit 2 s later is a
+    # region of its own.
     close = np.concatenate([_event(rng, 0.2), _event(rng, 0.6)])
     waveform = 0.1 * np.concatenate([silence, close, silence, _event(rng, 0.6), silence])
     regions = find_regions(waveform, RATE)
     assert len(regions) == 2
     assert abs(regions[0, 0] - 2.0) < 0.02 and abs(regions[1, 0] - 4.8) < 0.02
+
+
+def test_a_short_hit_in_a_bed_gets_a_tight_region_and_a_longer_one():
+    rng = np.random.default_rng(5)
+    waveform = _bed(rng, 20.0)
+    starts_s = [4.0, 9.3, 15.7]
+    for start_s in starts_s:  # 0.12 s hits at 0 dB SNR over their own length
+        hit = _event(rng, 0.12, frequency=1200.0)
+        waveform[int(start_s * RATE):int(start_s * RATE) + len(hit)] += hit
+    regions = find_regions(0.1 * waveform, RATE)
+    for start_s in starts_s:
+        mine = regions[np.abs(regions[:, 0] - start_s) < 0.05]
+        lengths = sorted((mine[:, 1] - mine[:, 0]).round(2).tolist())
+        assert lengths[0] < 0.3 and lengths[1] == 1.0, (start_s, mine)
+    single = find_regions(0.1 * waveform, RATE, settings=RegionSettings(event_scale_s=0))
+    assert len(single) < len(regions)
+    assert not np.isclose(single[:, 1] - single[:, 0], 1.0).any()
+
+
+def test_ripples_inside_a_sound_in_silence_are_no_onsets():
+    rng = np.random.default_rng(4)
+    silence = np.zeros(3 * RATE, np.float32)
+    burst = rng.normal(size=2 * RATE).astype(np.float32)  # noise: flux ripples all through
+    regions = find_regions(0.1 * np.concatenate([silence, burst, silence]), RATE)
+    np.testing.assert_allclose(regions, [[3.0, 5.0]], atol=0.02)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -94,6 +119,8 @@ def test_fragments_join_and_quiet_gaps_split():
     ({"window_hop_s": 5}, "window_hop_s"),
     ({"silence_db": float("nan")}, "silence_db"),
     ({"min_file_s": -1}, "min_file_s"),
+    ({"min_event_s": 0}, "min_event_s > 0"),
+    ({"onset_gap_s": 0}, "onset_gap_s > 0"),
 ])
 def test_bad_settings_are_refused_with_their_values(options, message):
     with pytest.raises(ParameterError, match=message):
