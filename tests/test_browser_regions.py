@@ -237,6 +237,21 @@ def _drive(page, url: str, token: str, library: Path, take: Path, recording_row:
         " }", arg=recording_regions, timeout=20_000)
     print(f"[browser] the recording selected on the map: {recording_regions} region points",
           flush=True)
+    # A click on a region's point plays that region alone.
+    regions = plot.locator(".scatterlayer .trace").nth(5).locator("path.point")
+    box = regions.first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    selected = page.get_by_text(re.compile(rf"Selected: {recording_name} from [0-9.]+ to"))
+    selected.wait_for(timeout=20_000)
+    span = [float(value) for value in re.findall(r"[0-9]+\.[0-9]+", selected.inner_text())]
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.soundslike-app audio[autoplay]')]"
+        ".some(audio => audio.duration > 0 && (audio.ended || audio.currentTime > 0))",
+        timeout=20_000)
+    heard = page.evaluate("() => [...document.querySelectorAll("
+                          "'.soundslike-app audio[autoplay]')].map(audio => audio.duration)")
+    print(f"[browser] a region point clicked: {span}, its player holds {heard}", flush=True)
+    assert any(abs(seconds - (span[1] - span[0])) < 0.02 for seconds in heard), heard
     page.mouse.move(5, 5)
     _centre(plot)
     _shot(page, "3-map-regions-of-the-recording")
