@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import mmap
 import numbers
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,19 @@ ROW_CHUNK = 8_192  # rows converted at once while normalising and adding (tempor
 #                    glibc's 32 MiB mmap threshold are reused, not mapped and faulted anew)
 FEW_QUERIES = 8  # batches up to this size run on one BLAS thread (see one_blas_thread)
 _blas: list[Any] = []  # the threadpoolctl controller, made once
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
+
+
+def map_in(array: Any) -> None:
+    """Map a memory-mapped array's pages now (a no-op for other arrays): a search reads rows at
+    random, and each first touch of a page is a fault (at 1M rows the first hundred steered
+    queries took 6 ms instead of 2, measured here). Where the kernel cannot, pages stay mapped
+    on first touch."""
+    handle = getattr(array, "_mmap", None)  # np.memmap's mapping
+    if handle is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        handle.madvise(_MADV_POPULATE_READ)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from ._common import (
     drop_excluded,
     exact_over,
     is_int,
+    map_in,
     normalised,
     one_blas_thread,
 )
@@ -273,6 +274,8 @@ class SoundIndex:
         if header.get("format") != INDEX_FORMAT or header.get("backend") not in _BACKENDS:
             raise ValueError(f"index format {header.get('format')!r} / backend "
                              f"{header.get('backend')!r}")
+        for name in ("order", "durations"):
+            map_in(arrays[name])
         order = np.asarray(arrays["order"], np.int64)
         backend = _BACKENDS[header["backend"]].from_stored(
             header["backend_header"], arrays, path=stored.path, offsets=stored.offsets,
@@ -321,10 +324,13 @@ class SoundIndex:
             internal = np.full((len(queries), fetch), -1, np.int64)
             sims = np.full((len(queries), fetch), -np.inf, np.float32)
         elif self._backend.kind != "exact" and inside <= self._backend.exact_limit(fetch):
-            # few rows left: scoring them all is as fast as the index, and loses nothing
+            # few rows left: scoring them all is faster than the index, and loses nothing
             rows = np.arange(start, stop) if candidates is None else candidates
-            internal, sims = exact_over(queries, fetch, rows, self._backend.reconstruct,
-                                        tie_ids=self._order)
+            if exact:
+                internal, sims = exact_over(queries, fetch, rows, self._backend.reconstruct,
+                                            tie_ids=self._order)
+            else:
+                internal, sims = self._backend.score_all(queries, fetch, rows, self._order)
         else:
             internal, sims = self._backend.search(queries, fetch, start, stop,
                                                   tie_ids=self._order, exhaustive=exact,

@@ -9,17 +9,16 @@ whose cosines are within ~1e-4 of exact.
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 from typing import Any
 
 import numpy as np
+
+from ._common import map_in
 
 __all__ = ["RerankRows"]
 
 _LEVELS = 127
 _HEADROOM = 1.25  # columns are scaled on a sample: room for values past its largest
-_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
 
 
 class RerankRows:
@@ -75,16 +74,6 @@ class RerankRows:
     def from_stored(cls, arrays: dict[str, Any]) -> RerankRows:
         """The rows of :meth:`to_stored`; memory-mapped ones are mapped in at once."""
         for name in ("rows16", "rows8"):
-            _populate(arrays[name])
+            map_in(arrays[name])
         return cls(arrays["rows16"], arrays["rows8"], np.asarray(arrays["row_scales"]))
 
-
-def _populate(array: Any) -> None:
-    """Map a memory-mapped array's pages now: a re-rank reads rows at random, and each first
-    touch of a page is a fault (at 1M rows the first hundred steered queries took 6 ms instead
-    of 2, measured here). Where the kernel cannot, pages stay mapped on first touch."""
-    handle = getattr(array, "_mmap", None)  # np.memmap's mapping
-    if handle is None:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        handle.madvise(_MADV_POPULATE_READ)
