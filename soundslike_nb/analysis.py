@@ -262,18 +262,21 @@ class Analyzer:
         if isinstance(source, np.ndarray):
             waveform = validate_waveform(source, name=label)
             length = len(waveform) / rate
-        else:
-            waveform, info = load(source, sample_rate=rate, name=name,
-                                  max_duration=self.settings.max_duration_s if span is None
-                                  else check_span(span, None, name=label)[1])
-            length = info.duration
-        if span is not None:
+        elif span is None:
+            waveform, _ = load(source, sample_rate=rate, name=name,
+                               max_duration=self.settings.max_duration_s)
+        else:  # only the span is decoded: a seek to its start
+            start, end = check_span(span, None, name=label, shortest_s=self.shortest_span_s)
+            if not isinstance(source, (str, os.PathLike)):
+                source = _rewindable(source)
+            check_span(span, audio_info(source, name=name).duration, name=label,
+                       shortest_s=self.shortest_span_s)
+            waveform, _ = load(source, sample_rate=rate, name=name, start=start,
+                               max_duration=end - start)
+        if span is not None and isinstance(source, np.ndarray):
             start, end = check_span(span, length, name=label,
                                     shortest_s=self.shortest_span_s)
             waveform = waveform[round(start * rate):round(end * rate)]
-            if not len(waveform):  # the header promised more than the file holds
-                raise ParameterError(f"{label!r}: the region {start:g}-{end:g} s holds no "
-                                     "audio (the file ends sooner than its header says)")
         report.decoded()
         try:
             embeddings = self._embed([waveform], progress=report.embedding)
@@ -491,6 +494,11 @@ class Analyzer:
         device = getattr(self.embedder, "device", None)  # the descriptors run beside the model
         return describe(waveforms, self.embedder.sample_rate,
                         device=None if device is None else str(device))
+
+
+def _rewindable(source: AudioSource) -> AudioSource:
+    """A source that can be opened twice (a stream's bytes; bytes and paths as they are)."""
+    return source if isinstance(source, (bytes, bytearray, memoryview)) else source.read()
 
 
 class _Stages:

@@ -140,9 +140,6 @@ def info(source: AudioSource, *, name: str | None = None) -> AudioInfo:
     Args:
         source: a path, or the bytes / binary stream of an audio file.
         name: how to call the source in error messages (defaults to the path).
-        keep_partial: a file that fails part way through decoding gives what was read
-            before the fault, and ``info.fault`` says where and why (else it is an
-            :class:`AudioError`).
 
     Example:
         >>> meta = info("data/demo/kenney/coin1.wav")  # doctest: +SKIP
@@ -161,6 +158,7 @@ def load(
     max_duration: float | None = None,
     name: str | None = None,
     keep_partial: bool = False,
+    start: float = 0.0,
 ) -> tuple[np.ndarray, AudioInfo]:
     """Decode to a mono float32 waveform, resampled (soxr, high quality) when asked.
 
@@ -171,6 +169,12 @@ def load(
         sample_rate: the output rate; ``None`` keeps the file's own.
         max_duration: decode at most this many seconds from the start (``None``: all).
         name: how to call the source in error messages (defaults to the path).
+        keep_partial: a file that fails part way through decoding gives what was read
+            before the fault, and ``info.fault`` says where and why (else it is an
+            :class:`AudioError`).
+        start: begin this many seconds into the file (a seek: what comes before is not
+            decoded); ``max_duration`` then counts from there. ``info`` still describes the
+            whole file.
 
     Returns:
         ``(waveform, info)`` where ``info`` describes the file as stored.
@@ -187,7 +191,13 @@ def load(
         raise AudioError(f"{label!r}: requested sample rate must be > 0, got {sample_rate}")
     with _open(source, label) as handle:
         meta = _info_of(handle, label)
-        limit = meta.frames
+        first = min(max(0, round(start * meta.sample_rate)), meta.frames)
+        if first:
+            try:
+                handle.seek(first)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"{label!r}: cannot seek to {start:g} s ({exc})") from None
+        limit = meta.frames - first
         if max_duration is not None:
             limit = min(limit, max(1, round(max_duration * meta.sample_rate)))
         resampler = None
@@ -227,8 +237,8 @@ def load(
         # The header promised more than the file holds, or decoding failed part way: keep
         # what is there, but say so by recording the true length, so the duration column is
         # never a fiction.
-        meta = AudioInfo(meta.path, meta.sample_rate, meta.channels, decoded, meta.format,
-                         meta.subtype, fault)
+        meta = AudioInfo(meta.path, meta.sample_rate, meta.channels, first + decoded,
+                         meta.format, meta.subtype, fault)
     return np.ascontiguousarray(waveform, dtype=np.float32), meta
 
 

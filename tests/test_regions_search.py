@@ -285,3 +285,21 @@ def test_a_zip_of_results_holds_each_region_as_its_cut(library, sounds):
             cut = sf.info(io.BytesIO(data))
             assert abs(cut.duration - (row.end - row.start)) < 0.01
             assert cut.samplerate == 44100
+
+
+def test_a_region_late_in_a_file_is_decoded_from_its_start(library, tmp_path):
+    rate = 22050
+    waveform = 0.05 * np.random.default_rng(3).standard_normal(90 * rate).astype(np.float32)
+    waveform[80 * rate:81 * rate] += np.sin(2 * np.pi * 500 * np.arange(rate) / rate)
+    path = tmp_path / "long.flac"
+    sf.write(path, waveform, rate)
+    late = library.features_of(path, region=(79.5, 81.5))
+    sf.write(tmp_path / "cut.wav", waveform[int(79.5 * rate):int(81.5 * rate)], rate)
+    alone = library.features_of(tmp_path / "cut.wav")
+    cosine = late.embedding @ alone.embedding / (
+        np.linalg.norm(late.embedding) * np.linalg.norm(alone.embedding))
+    assert cosine > 0.999
+    from_bytes = library.features_of(path.read_bytes(), region=(79.5, 81.5), name="long.flac")
+    np.testing.assert_allclose(from_bytes.embedding, late.embedding, atol=1e-5)
+    with pytest.raises(ParameterError, match="ends after the sound"):
+        library.features_of(path.read_bytes(), region=(89.0, 91.0), name="long.flac")
