@@ -135,19 +135,24 @@ def _family(path: Path) -> str:
     return path.stem.rstrip("0123456789").lower()
 
 
-def make_beds(folder: Path, *, count: int, snr_db: float, seed: int, held_out: bool = False
+def make_beds(folder: Path, *, count: int, snr_db: float, seed: int,
+              held_out_from: int | None = None
               ) -> tuple[list[Path], list[Plant], dict[str, Path]]:
     """``count`` beds with planted demo sounds; returns the bed files, the plants and the
-    query file of each planted sound. ``held_out``: the other half of the sound families is
-    planted (the chosen half becomes the distractors) into the other kinds of bed (rain,
-    traffic, busy), none of which the region settings were chosen on."""
+    query file of each planted sound. ``held_out_from``: the seed of the chosen beds; the
+    other half of the sound families (the chosen beds' distractors) is planted, and the chosen
+    half are the distractors, into other kinds of bed (rain, traffic, busy), none of which
+    the region settings were chosen on."""
     rng = np.random.default_rng(seed)
     demo = sorted(p for p in (ROOT / "data" / "demo").rglob("*")
                   if p.suffix.lower() in {".wav", ".ogg", ".mp3", ".flac"})
     # Planted and distractor sounds come from different families (coin1 and coin3 are one),
     # so that finding a planted sound is not confused with telling two takes apart.
     families = sorted({_family(path) for path in demo})
-    planted_families = set(rng.permutation(families)[: len(families) // 2].tolist())
+    held_out = held_out_from is not None
+    order = (np.random.default_rng(held_out_from).permutation(families) if held_out
+             else rng.permutation(families))
+    planted_families = set(order[: len(families) // 2].tolist())
     if held_out:
         planted_families = set(families) - planted_families
     planted_files = [path for path in demo if _family(path) in planted_families]
@@ -220,10 +225,11 @@ def hit(span: np.ndarray, plant: Plant) -> bool:
 
 
 def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: int,
-             held_out: bool = False) -> dict:
+             held_out_from: int | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         bed_paths, plants, queries = make_beds(Path(scratch) / "beds", count=beds,
-                                               snr_db=snr_db, seed=seed, held_out=held_out)
+                                               snr_db=snr_db, seed=seed,
+                                               held_out_from=held_out_from)
         batches, _ = analyse(analyzer, Path(scratch) / "beds")
         embeddings, descriptors, owners, spans = rows_of(batches)
         space = SimilaritySpace().fit(embeddings, descriptors)
@@ -319,7 +325,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         for snr_db in SNRS_DB:
             row = evaluate(snr_db, beds=args.beds, analyzer=analyzer, embedder=embedder,
-                           seed=seed, held_out=held_out)
+                           seed=seed, held_out_from=args.seed if held_out else None)
             print(f"| {row['snr']:+.0f} dB | {row['plants']} | {row['regions']} | "
                   f"{row['recall@1']:.2f} | {row['recall@5']:.2f} | "
                   f"{row['onset_error']:.3f} s | {row['whole@1']:.2f} | {row['whole@5']:.2f} |",
