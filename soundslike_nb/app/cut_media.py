@@ -13,7 +13,13 @@ import traitlets
 
 from ..cuts import cut_name, cut_wav
 from ..errors import AudioError, SoundslikeError
-from .media import MAX_DOWNLOAD_BYTES, LazyPlayer, PlayerSource, player_source
+from .media import (
+    MAX_DOWNLOAD_BYTES,
+    SAVE_BLOB_JS,
+    LazyPlayer,
+    PlayerSource,
+    player_source,
+)
 
 __all__ = ["CutPlayer", "RegionDownload"]
 
@@ -51,7 +57,7 @@ class RegionDownload(anywidget.AnyWidget):
         'rain_1.00-2.50.wav'
     """
 
-    _esm = """
+    _esm = SAVE_BLOB_JS + """
     function render({ model, el }) {
       const box = document.createElement("div");
       box.style.cssText = "display: flex; gap: 2px;";
@@ -76,14 +82,7 @@ class RegionDownload(anywidget.AnyWidget):
       const receive = (msg, buffers) => {
         if (msg.event !== "file" || msg.part !== pending) return;
         pending = null;
-        const blob = new Blob([buffers[0]], { type: "audio/wav" });
-        const link = document.createElement("a");
-        link.href = URL.createObjectURL(blob);
-        link.download = msg.filename;
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+        saveBlob(new Blob([buffers[0]], { type: "audio/wav" }), msg.filename);
       };
       model.on("msg:custom", receive);
       el.appendChild(box);

@@ -237,11 +237,25 @@ class LazyPlayer(anywidget.AnyWidget):
                   [source.data])
 
 
+#: The browser side of a download: bytes sent from the kernel saved under a file name.
+SAVE_BLOB_JS = """
+const saveBlob = (blob, filename) => {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+};
+"""
+
+
 class _Download(anywidget.AnyWidget):
     """A button that saves bytes in the browser under ``filename``; the bytes are made and
     travel only when it is clicked (:meth:`_bytes`)."""
 
-    _esm = """
+    _esm = SAVE_BLOB_JS + """
     function render({ model, el }) {
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-download";
@@ -257,14 +271,7 @@ class _Download(anywidget.AnyWidget):
       const receive = (msg, buffers) => {
         if (!pending || msg.event !== "file") return;
         pending = false;
-        const blob = new Blob([buffers[0]], { type: msg.mime });
-        const link = document.createElement("a");
-        link.href = URL.createObjectURL(blob);
-        link.download = msg.filename;
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+        saveBlob(new Blob([buffers[0]], { type: msg.mime }), msg.filename);
       };
       model.on("msg:custom", receive);
       el.appendChild(button);
