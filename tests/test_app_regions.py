@@ -23,33 +23,12 @@ from soundslike_nb.library import Library
 from soundslike_nb.projection import LibraryMap
 from soundslike_nb.regions import Regions
 
-DIMENSION = 16
-RATE = 16000
+from .test_app_state import DIMENSION, RATE, CountingEmbedder
+
 LONG_S = 12.0
 #: The long file's regions: (start, end) seconds, and which cluster each sounds like.
 REGION_SPANS = [(2.0, 3.0), (6.0, 7.5), (9.0, 9.6)]
 REGION_CLUSTERS = [1, 2, 1]
-
-
-class CountingEmbedder:
-    """A tiny deterministic model: a vector from a waveform's length; counts calls."""
-
-    id = "test-counting"
-    sample_rate = RATE
-    dimension = DIMENSION
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    @property
-    def provenance(self) -> dict:
-        return {"id": self.id, "dimension": DIMENSION, "weights_sha256": "0" * 64,
-                "sample_rate": RATE}
-
-    def embed(self, waveforms):
-        self.calls += 1
-        return np.asarray([np.random.default_rng(len(waveform) % 1000).standard_normal(
-            DIMENSION) for waveform in waveforms], dtype=np.float32)
 
 
 def _write(path, seconds: float, *, seed: int, channels: int = 1, subtype: str = "PCM_16"):
