@@ -338,6 +338,8 @@ def test_int8_rows_keep_every_true_neighbour_among_the_few_they_pass_on():
     rows.put(0, unit)
     for query in unit[:20] + 0.5 * rng.standard_normal((20, 300)).astype(np.float32) / 17:
         truth = np.argsort(-(unit @ query))[:10]
-        kept = rows.best(query, np.arange(len(unit)), 80)
+        kept = rows.best(query, np.arange(len(unit)), 80)  # runs of ids: read as slices
         assert len(kept) == 80 and set(truth) <= set(kept.tolist())
+        shuffled = rng.permutation(len(unit))  # the same rows in any order
+        np.testing.assert_array_equal(rows.best(query, shuffled, 80), kept)
     np.testing.assert_allclose(rows.reconstruct(np.arange(5)), unit[:5], atol=1e-3)

@@ -19,6 +19,7 @@ __all__ = ["RerankRows"]
 
 _LEVELS = 127
 _HEADROOM = 1.25  # columns are scaled on a sample: room for values past its largest
+_BLOCK_ROWS = 2048  # rows scored at once on the int8 copy
 
 
 class RerankRows:
@@ -64,7 +65,14 @@ class RerankRows:
         all of them, as given, when there are no more."""
         if len(candidates) <= depth:
             return candidates
-        rough = self.rows8[candidates].astype(np.float32) @ (query * self.scales)
+        scaled = query * self.scales
+        rough = np.empty(len(candidates), np.float32)
+        # in blocks that stay in cache; a run of consecutive ids (a duration range) is a slice
+        for at in range(0, len(candidates), _BLOCK_ROWS):
+            ids = candidates[at:at + _BLOCK_ROWS]
+            run = ids[-1] - ids[0] + 1 == len(ids) and bool(np.all(np.diff(ids) == 1))
+            block = self.rows8[ids[0]:ids[-1] + 1] if run else self.rows8[ids]
+            rough[at:at + len(ids)] = block.astype(np.float32) @ scaled
         return np.sort(candidates[np.argpartition(-rough, depth - 1)[:depth]])
 
     def to_stored(self) -> dict[str, np.ndarray]:
