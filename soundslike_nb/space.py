@@ -6,7 +6,8 @@ from those vectors, a transform that maps each aspect to a unit vector:
 - ``cnn`` ("overall character"): signed square root, L2 norm, centring on the library mean,
   PCA whitening with the eigenvalues shrunk 95 % of the way toward their mean (a few hundred
   sounds cannot estimate a 512-d covariance; measured, stronger whitening loses), keeping the
-  256 strongest directions (:data:`DEFAULT_CNN_DIMS`), L2 norm.
+  256 strongest directions in a library of 20,000 sounds or more (:data:`DEFAULT_CNN_DIMS`),
+  L2 norm.
   Centring matters most: raw CNN cosines all sit between ~0.6 and ~0.9, centred ones spread over
   -0.4..0.5 like the descriptors' do, so that aspect weights mean what they say;
 - ``timbre``, ``spectrum``, ``envelope``: each descriptor standardised over the library and
@@ -45,11 +46,13 @@ DEFAULT_SHRINKAGE = 0.95
 #: Principal directions of the CNN block kept. Measured on 1,373 real sounds of 8 collections
 #: (fused rows, family retrieval): mAP 0.3049 with all 512, 0.3052 with 256, 0.3009 with 128;
 #: per collection 256 changes no mAP by more than 0.0001. Halving the block halves the cost of
-#: transforming, indexing, storing and re-ranking a library's rows.
+#: transforming, indexing, storing and re-ranking a library's rows; a smaller library, searched
+#: exactly in milliseconds, keeps every direction (``_MIN_ROWS_TO_TRUNCATE``).
 DEFAULT_CNN_DIMS = 256
 
 FORMAT_VERSION = 1
 _MIN_ROWS_TO_WHITEN = 8       # fewer sounds: the CNN block is only square-rooted and normalised
+_MIN_ROWS_TO_TRUNCATE = 20_000  # where an index replaces the exact scan (IndexSettings)
 _MAX_FIT_ROWS = 100_000       # a covariance of 512 dims is well estimated from this many rows
 _CHUNK_ROWS = 8_192  # temporaries of 16 MiB: reused from the heap, not mapped anew each time
 _CLIP_SD = 5.0
@@ -118,7 +121,8 @@ class SimilaritySpace:
             only), or ``"ledoit-wolf"`` to estimate it from the library (needs scikit-learn;
             measured worse, see :data:`DEFAULT_SHRINKAGE`).
         cnn_dims: principal directions of the whitened CNN block kept (the strongest;
-            ``None``: all). Ignored with ``cnn="raw"`` and for libraries too small to whiten.
+            ``None``: all) in a library of 20,000 sounds or more; a smaller one keeps all.
+            Ignored with ``cnn="raw"``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -219,7 +223,8 @@ class SimilaritySpace:
         shrunk = np.maximum(shrunk, 1e-9 * target)
         self.fitted_shrinkage = alpha
         self._cnn_mean = mean.astype(np.float32)
-        keep = len(shrunk) if self.cnn_dims is None else min(self.cnn_dims, len(shrunk))
+        keep = (len(shrunk) if self.cnn_dims is None or self.n_fitted < _MIN_ROWS_TO_TRUNCATE
+                else min(self.cnn_dims, len(shrunk)))
         # eigh sorts eigenvalues up: the strongest directions are the last columns
         self._cnn_projection = np.ascontiguousarray(
             (eigenvectors / np.sqrt(shrunk))[:, len(shrunk) - keep:], dtype=np.float32)

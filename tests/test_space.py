@@ -40,12 +40,14 @@ def test_transform_gives_one_unit_block_per_aspect():
 
 
 def test_cnn_dims_keeps_the_strongest_directions_of_the_whitened_block():
-    embeddings, descriptors = _library(300, seed=11)
+    embeddings, descriptors = _library(20_000, seed=11)  # smaller libraries keep every one
     full = SimilaritySpace(cnn_dims=None).fit(embeddings, descriptors)
     cut = SimilaritySpace(cnn_dims=16).fit(embeddings, descriptors)
     assert full.dimensions["cnn"] == 64 and cut.dimensions["cnn"] == 16
+    assert SimilaritySpace(cnn_dims=16).fit(embeddings[:19_999], descriptors[:19_999]
+                                            ).dimensions["cnn"] == 64
     rows = cut.transform(embeddings, descriptors)
-    assert rows.shape == (300, 16 + N_FEATURES)
+    assert rows.shape == (20_000, 16 + N_FEATURES)
     np.testing.assert_allclose(np.linalg.norm(rows[:, cut.slices["cnn"]], axis=1), 1.0,
                                rtol=1e-5)
     # the kept block is the full block on its 16 strongest directions (eigh's last), renormed
