@@ -8,7 +8,8 @@
    the app uses for that size (UMAP cosine, low_memory, unseeded on all cores above 20k sounds,
    epochs chosen by size), in this fresh process, so numba's compilation is included. (The app
    fits its map on the rows its search compares, ``library.searcher.map_rows()``: 598-d with
-   the aisfx model and descriptors; these 512-d vectors stand in for them.)
+   the aisfx model and descriptors, 342-d from 20,000 sounds; these 512-d vectors stand in
+   for them.)
    Target: <= 3 min on 2 cores.
 3. Placing a query on that map (``LibraryMap.transform``): median of single queries.
    Target: <= 100 ms.
