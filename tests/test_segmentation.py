@@ -130,3 +130,17 @@ def test_bad_settings_are_refused_with_their_values(options, message):
 def test_the_settings_record_names_the_version():
     record = RegionSettings().record()
     assert record["version"] >= 1 and record["max_region_s"] == 4.0
+
+
+def test_an_event_with_onsets_inside_it_gets_a_region_for_all_of_it():
+    rng = np.random.default_rng(9)
+    waveform = 0.05 * _bed(rng, 12.0)
+    start = int(5.0 * RATE)
+    for offset_s, frequency in ((0.0, 300.0), (0.4, 900.0), (0.8, 500.0), (1.2, 1400.0)):
+        hit = _event(rng, 0.45, frequency=frequency)  # a crackling 1.65 s sound: four onsets
+        first = start + int(offset_s * RATE)
+        waveform[first:first + len(hit)] += hit
+    regions = find_regions(0.1 * waveform, RATE)
+    from_start = regions[np.abs(regions[:, 0] - 5.0) < 0.05]
+    assert (from_start[:, 1] > 6.4).any(), from_start  # up to where the last hit fades
+    assert (regions[:, 0] > 5.2).any()  # its inner onsets still start regions of their own
