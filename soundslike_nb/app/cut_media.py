@@ -18,6 +18,7 @@ from .media import (
     SAVE_BLOB_JS,
     LazyPlayer,
     PlayerSource,
+    download_size,
     player_source,
 )
 
@@ -101,13 +102,7 @@ class RegionDownload(anywidget.AnyWidget):
                  max_bytes: int = MAX_DOWNLOAD_BYTES, **options) -> None:
         start, end = float(start), float(end)
         name, filename = cut_name(path, start, end), os.path.basename(path)
-        try:
-            size = os.path.getsize(path)
-        except OSError as exc:
-            size, problem = 0, f"cannot read {filename} ({exc.strerror})"
-        else:
-            problem = (f"{filename} is {size / 2**20:.0f} MB, too large to download through the "
-                       f"notebook: it is at {path}" if size > max_bytes else "")
+        size, problem = download_size(path, max_bytes=max_bytes)
         super().__init__(
             region_name=name, file_name=filename, file_unavailable=bool(problem),
             region_hint=f"download {start:.2f}-{end:.2f} s of {filename} as {name}",

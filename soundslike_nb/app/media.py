@@ -295,6 +295,24 @@ class _Download(anywidget.AnyWidget):
         self.send({"event": "file", "filename": self.filename, "mime": mime}, [data])
 
 
+def download_size(path: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> tuple[int, str]:
+    """A file's size and why it cannot be downloaded through the notebook (``""``: it can).
+
+    Example:
+        >>> download_size("/no/such.wav")
+        (0, 'cannot read such.wav (No such file or directory)')
+    """
+    filename = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        return 0, f"cannot read {filename} ({exc.strerror})"
+    if size > max_bytes:
+        return size, (f"{filename} is {size / 2**20:.0f} MB, too large to download through the "
+                      f"notebook: it is at {path}")
+    return size, ""
+
+
 class DownloadButton(_Download):
     """A button that downloads a file under its own name; the bytes travel only when clicked.
 
@@ -306,13 +324,7 @@ class DownloadButton(_Download):
     def __init__(self, path: str, *, label: str = "download",
                  max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
         filename = os.path.basename(path)
-        try:
-            size = os.path.getsize(path)
-        except OSError as exc:
-            size, problem = 0, f"cannot read {filename} ({exc.strerror})"
-        else:
-            problem = (f"{filename} is {size / 2**20:.0f} MB, too large to download through the "
-                       f"notebook: it is at {path}" if size > max_bytes else "")
+        size, problem = download_size(path, max_bytes=max_bytes)
         super().__init__(filename=filename, label=label, unavailable=bool(problem),
                          hint=problem or f"download {filename} ({size / 1024:.0f} kB)")
         self.path = path
