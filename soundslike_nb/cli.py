@@ -290,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SoundslikeError as exc:
         print(f"soundslike: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"soundslike: error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -108,6 +108,16 @@ def test_bad_usage_is_one_line_and_exit_2(arguments, fragment, demo_library_file
     assert "Traceback" not in captured.err
 
 
+def test_a_reader_that_stops_early_gets_no_error(demo_library_file, demo_dir):
+    search = subprocess.Popen(
+        [sys.executable, "-m", "soundslike_nb", "search", str(demo_library_file),
+         str(demo_dir / "kenney" / "coin1.wav"), "--json", "-k", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    search.stdout.close()  # like `| head -0`: the reader is gone before anything is printed
+    assert search.wait(timeout=120) == 0
+    assert search.stderr.read() == b""
+
+
 def test_bad_file_in_subprocess_has_no_traceback(tmp_path, demo_library_file):
     junk = tmp_path / "junk.wav"
     junk.write_text("not audio")
