@@ -86,21 +86,9 @@ class Searcher:
         key = sidecar_key("index", content, options, INDEX_FORMAT)
         index = store.load("index", key, SoundIndex.from_stored)
         if index is None:
-            durations = rows["duration"].to_numpy(np.float64)
-            if regions is not None:
-                embeddings = np.concatenate([embeddings, regions.embeddings])
-                descriptors = (None if descriptors is None
-                               else np.concatenate([descriptors, regions.descriptors]))
-                durations = np.concatenate([durations,
-                                            regions.spans_s[:, 1] - regions.spans_s[:, 0]])
-            vectors = (embeddings if space is None
-                       else space.index_rows(embeddings, descriptors))
-            blocks = (None if space is None
-                      else [columns.start for columns in space.slices.values()])
-            index = SoundIndex(vectors, durations, settings=settings, blocks=blocks)
+            index = _index_of(rows, embeddings, descriptors, regions, space, settings)
             store.save("index", key, *index.to_stored())
-        return cls(rows, embeddings[:len(rows)], descriptors if descriptors is None
-                   else descriptors[:len(rows)], space, index, regions=regions)
+        return cls(rows, embeddings, descriptors, space, index, regions=regions)
 
     def file_mask(self, allowed: np.ndarray | None = None) -> np.ndarray | None:
         """An ``allowed`` mask for :attr:`index` that keeps the files (those of ``allowed``, a
@@ -282,6 +270,21 @@ def _space_for(embeddings: np.ndarray, descriptors: np.ndarray, *, store: Sideca
     space.fit(embeddings, descriptors)
     store.save("space", key, *space.to_stored())
     return space
+
+
+def _index_of(rows: pd.DataFrame, embeddings: np.ndarray, descriptors: np.ndarray | None,
+              regions: Regions | None, space: SimilaritySpace | None,
+              settings: IndexSettings) -> SoundIndex:
+    """A new index over the files' rows, then the regions' (their lengths as durations)."""
+    durations = rows["duration"].to_numpy(np.float64)
+    if regions is not None:
+        embeddings = np.concatenate([embeddings, regions.embeddings])
+        descriptors = (None if descriptors is None
+                       else np.concatenate([descriptors, regions.descriptors]))
+        durations = np.concatenate([durations, regions.spans_s[:, 1] - regions.spans_s[:, 0]])
+    vectors = embeddings if space is None else space.index_rows(embeddings, descriptors)
+    blocks = None if space is None else [columns.start for columns in space.slices.values()]
+    return SoundIndex(vectors, durations, settings=settings, blocks=blocks)
 
 
 def _first_per_owner(owners: np.ndarray, limit: int) -> np.ndarray:
