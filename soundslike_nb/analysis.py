@@ -261,22 +261,20 @@ class Analyzer:
         rate = self.embedder.sample_rate
         if isinstance(source, np.ndarray):
             waveform = validate_waveform(source, name=label)
-            length = len(waveform) / rate
+            if span is not None:
+                start, end = check_span(span, len(waveform) / rate, name=label,
+                                        shortest_s=self.shortest_span_s)
+                waveform = waveform[round(start * rate):round(end * rate)]
         elif span is None:
             waveform, _ = load(source, sample_rate=rate, name=name,
                                max_duration=self.settings.max_duration_s)
         else:  # only the span is decoded: a seek to its start
-            start, end = check_span(span, None, name=label, shortest_s=self.shortest_span_s)
             if not isinstance(source, (str, os.PathLike)):
                 source = _rewindable(source)
-            check_span(span, audio_info(source, name=name).duration, name=label,
-                       shortest_s=self.shortest_span_s)
+            start, end = check_span(span, audio_info(source, name=name).duration, name=label,
+                                    shortest_s=self.shortest_span_s)
             waveform, _ = load(source, sample_rate=rate, name=name, start=start,
                                max_duration=end - start)
-        if span is not None and isinstance(source, np.ndarray):
-            start, end = check_span(span, length, name=label,
-                                    shortest_s=self.shortest_span_s)
-            waveform = waveform[round(start * rate):round(end * rate)]
         report.decoded()
         try:
             embeddings = self._embed([waveform], progress=report.embedding)
