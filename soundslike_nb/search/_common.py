@@ -167,6 +167,16 @@ def normalised(vectors: np.ndarray, norms: np.ndarray, rows: np.ndarray) -> np.n
     return out
 
 
+def padded_columns(block: np.ndarray, width: int) -> np.ndarray:
+    """``block`` as contiguous float32 with zero columns up to ``width`` (a fast-scan index's
+    dimension, rounded up to whole codes)."""
+    if block.shape[1] == width:
+        return np.ascontiguousarray(block, dtype=np.float32)
+    out = np.zeros((len(block), width), np.float32)
+    out[:, :block.shape[1]] = block
+    return out
+
+
 def drop_excluded(ids: np.ndarray, sims: np.ndarray, excluded: np.ndarray, k: int):
     keep = ids != excluded[:, None]
     rank = np.cumsum(keep, axis=1) - 1
