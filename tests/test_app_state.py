@@ -577,9 +577,9 @@ class SteppingEmbedder(CountingEmbedder):
 
 
 def test_the_analysis_of_an_upload_says_how_far_it_is(atlas, tmp_path, monkeypatch):
-    from soundslike_nb.app import state as state_module
+    from soundslike_nb.app import queries
 
-    monkeypatch.setattr(state_module, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(queries, "PROGRESS_EVERY_S", 0.0)
     stepping = _library(tmp_path, SteppingEmbedder())
     state = AppState(stepping, atlas=atlas, uploads=UploadFolder(tmp_path / "up"))
     said: list[str] = []
@@ -590,7 +590,7 @@ def test_the_analysis_of_an_upload_says_how_far_it_is(atlas, tmp_path, monkeypat
     assert any("left)" in text for text in said) and said[0] == "analysing long take.wav…"
     assert said[-1] == "" and not state.busy
 
-    monkeypatch.setattr(state_module, "PROGRESS_EVERY_S", 3600.0)  # said at most hourly
+    monkeypatch.setattr(queries, "PROGRESS_EVERY_S", 3600.0)  # said at most hourly
     said.clear()
     assert state.set_query_upload("again.wav", _wav_bytes(0.5, seed=1))
     assert said == ["analysing again.wav…", ""]

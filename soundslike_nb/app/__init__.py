@@ -16,11 +16,12 @@ from .._lazy import lazy_exports
 
 __all__ = ["App", "AppState", "Query", "open_library"]
 
-_LAZY = {"App": "widgets", "AppState": "state", "Query": "state", "open_library": "loading"}
+_LAZY = {"App": "widgets", "AppState": "state", "Query": "state_values", "open_library": "loading"}
 
 if TYPE_CHECKING:
     from .loading import open_library
-    from .state import AppState, Query
+    from .state import AppState
+    from .state_values import Query
     from .widgets import App
 
 

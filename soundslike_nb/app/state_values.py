@@ -1,5 +1,6 @@
 """The values an :class:`~.state.AppState` holds, as plain data: the :class:`Query`, the checks of
-its controls (k, the duration range, the similar-length factor), and the empty result table."""
+its controls (k, at most so many results per file, the duration range, the similar-length
+factor), and the empty result table."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from ..space import ASPECT_NAMES
 from .formatting import DurationRange
 from .query_region import Span
 
-__all__ = ["K_MAX", "Query", "checked_factor", "checked_k", "checked_range", "no_results",
-           "positive_seconds", "within"]
+__all__ = ["K_MAX", "Query", "checked_factor", "checked_k", "checked_per_file", "checked_range",
+           "no_results", "positive_seconds", "within"]
 
 #: The largest k the app offers.
 K_MAX = 100
@@ -80,6 +81,13 @@ def checked_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= K_MAX:
         raise ParameterError(f"k must be an integer from 1 to {K_MAX}, got {k!r}")
     return int(k)
+
+
+def checked_per_file(per_file: int | None) -> int | None:
+    if per_file is not None and (isinstance(per_file, bool) or not isinstance(
+            per_file, (int, np.integer)) or per_file < 1):
+        raise ParameterError(f"per_file must be an integer >= 1 or None, got {per_file!r}")
+    return None if per_file is None else int(per_file)
 
 
 def checked_range(duration: DurationRange | None) -> DurationRange:

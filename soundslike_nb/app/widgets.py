@@ -46,7 +46,9 @@ from .media import DownloadButton
 from .query_region import Clip
 from .region_view import RegionSelector
 from .results_view import ResultsView
-from .state import DEFAULT_RELATIVE_DURATION, K_MAX, QUERY, AppState
+from .search_state import DEFAULT_RELATIVE_DURATION
+from .state import QUERY, AppState
+from .state_values import K_MAX
 from .upload_button import SoundUpload
 from .uploads import UploadFolder
 
