@@ -98,7 +98,8 @@ def test_the_label_filter_keeps_results_to_labelled_sounds(state, library):
 def test_the_map_chooses_with_the_lasso_and_colours_by_label(state, library):
     from plotly.callbacks import Points
 
-    from soundslike_nb.app.map_view import NO_LABEL, MapView
+    from soundslike_nb.app.map_colouring import NO_LABEL
+    from soundslike_nb.app.map_view import MapView
 
     labelling = Labelling(library)
     view = MapView(state, labelling=labelling, colour_by="label")

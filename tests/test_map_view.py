@@ -16,7 +16,8 @@ import pytest
 from plotly.serializers import _py_to_js
 
 from soundslike_nb.app.formatting import format_duration
-from soundslike_nb.app.map_view import MAX_FOLDER_COLOURS, WEBGL_ABOVE, MapView
+from soundslike_nb.app.map_colouring import MAX_FOLDER_COLOURS
+from soundslike_nb.app.map_view import WEBGL_ABOVE, MapView
 from soundslike_nb.app.state import AppState
 from soundslike_nb.app.uploads import UploadFolder
 from soundslike_nb.errors import ParameterError

@@ -1,12 +1,13 @@
 """The library map as a plotly FigureWidget, drawn from an :class:`AppState`.
 
 Five traces: the library (name, folder, duration and labels on hover; coloured by nothing,
-duration, top-level folder or label; faint outside the duration range), the current results
-(marked with their rank), the selected sound, the query, and a ring on the sound that plays; in a
-library with regions, a sixth: the regions of the selected file as small points, each placed
-where its own features land (a click on one selects that region). A click on any point selects
-that library sound; with a :class:`~.labelling.Labelling`, a box or lasso chooses sounds to
-label. The view never searches by itself.
+duration, top-level folder or label as :mod:`.map_colouring` colours them; faint outside the
+duration range), the current results (marked with their rank), the selected sound, the query,
+and a ring on the sound that plays; in a library with regions, a sixth: the regions of the
+selected file as small points, each placed where its own features land (a click on one selects
+that region). A click on any point selects that library sound; with a
+:class:`~.labelling.Labelling`, a box or lasso chooses sounds to label. The view never searches
+by itself.
 
 How the map talks to plotly's front end (plotly 7) matters here. The widget's front-end model
 keeps its own copy of the figure and applies each update message to it as sent, including the
@@ -23,43 +24,37 @@ traces together, or the selection alone, or the ring of the sound that plays alo
 from __future__ import annotations
 
 import html
-from collections import Counter
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
 from ..errors import ParameterError
 from .formatting import format_duration
 from .labelling import Labelling
+from .map_colouring import (
+    GREY,
+    checked_colour_by,
+    folder_groups,
+    folder_label,
+    group_colours,
+    hover_label,
+    marker_colours,
+    opacity,
+)
 from .state import AppState
 
-__all__ = ["COLOUR_BY", "DRAGMODES", "MapView"]
+__all__ = ["DRAGMODES", "MapView"]
 
 #: Above this many points the map draws with WebGL (SVG gets slow past a few thousand).
 WEBGL_ABOVE = 5000
-#: What the library points can be coloured by.
-COLOUR_BY = ("none", "duration", "folder", "label")
 #: What a drag on the map can do: move it, or choose sounds with a lasso or a box.
 DRAGMODES = ("pan", "lasso", "select")
-#: At most this many colours for top-level folders; past that the smallest share "other".
-MAX_FOLDER_COLOURS = 20
-TOP_FOLDER, OTHER_FOLDERS = "(top)", "other"
-#: The legend's group of sounds with no label and no suggestion (grey, like "other").
-NO_LABEL = "(none)"
 _LIBRARY, _RESULTS, _SELECTION, _QUERY, _PLAYING, _REGIONS = range(6)
-_GREY = "#8a94a6"
-_NO_LABEL_COLOUR = "#c9ced8"
 _ACCENT = "#e4572e"
 _QUERY_COLOUR = "#1f3b8f"
 _PLAYING_COLOUR = "#12a4b6"
 _REGION_COLOUR = "#7a3fb0"
 _LABELLED_RANKS = 10  # results whose rank is written beside their point
-# Dark24 without its two greys (one is close to the library grey and "other").
-_FOLDER_PALETTE = [colour for colour in qualitative.Dark24
-                   if colour not in ("#222A2A", "#778AAE")][:MAX_FOLDER_COLOURS]
-_IN_RANGE, _OUT_OF_RANGE = 0.85, 0.12
-_SUGGESTED = 0.4  # a suggested label is drawn at this share of a given label's opacity
 _UNSELECTED = 0.45
 _FOLDER_LINE = '<span style="color:#5f6878;font-size:11px">{}</span>'
 # Name, folder (small, grey), duration: the per-point parts travel once, as hovertext and
@@ -92,18 +87,18 @@ class MapView:
         atlas = state.atlas
         if atlas is None:
             raise ParameterError("the state has no map (AppState(atlas=None)): nothing to draw")
-        self._colour_by = _checked_colour_by(colour_by)
+        self._colour_by = checked_colour_by(colour_by)
         rows, library = state.library.rows, state.library
         coordinates = atlas.coordinates
         self._durations_s = rows["duration"].to_numpy(dtype=np.float64)
-        self._folder_labels = [_folder_label(folder) for folder in library.folders]
+        self._folder_labels = [folder_label(folder) for folder in library.folders]
         self._inside = state.in_range()
         scatter = go.Scattergl if len(rows) > WEBGL_ABOVE else go.Scatter
         library_trace = scatter(
             x=coordinates[:, 0], y=coordinates[:, 1], mode="markers", name="library",
             hovertext=[html.escape(str(name)) for name in rows["name"]],
             customdata=self._customdata(),
-            hovertemplate=_LIBRARY_HOVER, hoverlabel=_hover_label(_GREY),
+            hovertemplate=_LIBRARY_HOVER, hoverlabel=hover_label(GREY),
             # Outside a lasso, points stay half visible (plotly's default, a fifth of their
             # opacity, hid the faded suggestions round the sounds just labelled).
             unselected={"marker": {"opacity": _UNSELECTED}},
@@ -119,7 +114,7 @@ class MapView:
         highlights = self._highlights()
         region_trace = [] if self._regions is None else [
             go.Scatter(mode="markers", name="regions", hoverinfo="text",
-                       hoverlabel=_hover_label(_REGION_COLOUR),
+                       hoverlabel=hover_label(_REGION_COLOUR),
                        marker={"size": 6, "color": _REGION_COLOUR, "symbol": "diamond",
                                "line": {"width": 0.5, "color": "white"}},
                        **highlights[_REGIONS])]
@@ -127,7 +122,7 @@ class MapView:
             data=[
                 library_trace,
                 go.Scatter(mode="markers+text", name="results", hoverinfo="text",
-                           hoverlabel=_hover_label(_ACCENT),
+                           hoverlabel=hover_label(_ACCENT),
                            textposition="top center", textfont={"size": 11, "color": _ACCENT},
                            marker={"size": 13, "color": _ACCENT,
                                    "line": {"width": 1, "color": "white"}},
@@ -181,12 +176,12 @@ class MapView:
 
     @property
     def colour_by(self) -> str:
-        """What colours the library points: one of :data:`COLOUR_BY`."""
+        """What colours the library points: one of :data:`~.map_colouring.COLOUR_BY`."""
         return self._colour_by
 
     @colour_by.setter
     def colour_by(self, value: str) -> None:
-        value = _checked_colour_by(value)
+        value = checked_colour_by(value)
         if value != self._colour_by:
             self._colour_by = value
             self._style_library(self._colouring(value))
@@ -208,9 +203,9 @@ class MapView:
     def folder_colours(self) -> dict[str, str]:
         """The colour of each top-level folder when colouring by folder (``"(top)"`` for
         sounds directly in a library folder, ``"other"`` for the folders past the
-        :data:`MAX_FOLDER_COLOURS` largest)."""
-        _codes, labels = _folder_groups(self._folder_labels)
-        return dict(zip(labels, _group_colours(labels)))
+        :data:`~.map_colouring.MAX_FOLDER_COLOURS` largest)."""
+        _codes, labels = folder_groups(self._folder_labels)
+        return dict(zip(labels, group_colours(labels)))
 
     def update(self, changed: frozenset[str]) -> None:
         """Redraw what ``changed`` (the state's field names) affects.
@@ -224,7 +219,7 @@ class MapView:
             inside = self.state.in_range()
             if not np.array_equal(inside, self._inside):
                 self._inside = inside
-                self._style_library({"opacity": _opacity(inside, self._faded)})
+                self._style_library({"opacity": opacity(inside, self._faded)})
         if changed & {"results", "query"}:
             self._restyle(self._highlights())
         elif "selection" in changed:
@@ -250,28 +245,10 @@ class MapView:
     def _colouring(self, colour_by: str) -> dict:
         """The library marker's colour properties for ``colour_by``, with its opacity (a
         suggested label is fainter than a given one)."""
-        self._faded = None
-        colours = self._colours(colour_by)
-        return {**colours, "opacity": _opacity(self._inside, self._faded)}
-
-    def _colours(self, colour_by: str) -> dict:
-        if colour_by == "label":
-            from ..labels import map_labels
-
-            suggestions = None if self.labelling is None else self.labelling.suggestions
-            layer = map_labels(self.state.library, suggestions)
-            codes, labels = _label_groups(layer["label"].fillna("").tolist())
-            self._faded = layer["suggested"].to_numpy(dtype=bool)
-            return _categorical(codes, labels, "label")
-        if colour_by == "duration":
-            values = np.log10(np.maximum(self._durations_s, 1e-3))
-            low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
-            return {"color": values, "colorscale": "Viridis", "cmin": low,
-                    "cmax": high if high > low else low + 1.0, "showscale": True,
-                    "colorbar": _duration_colourbar(self._durations_s)}
-        if colour_by == "folder":
-            return _categorical(*_folder_groups(self._folder_labels), "folder")
-        return {"color": _GREY, "showscale": False}
+        colours, self._faded = marker_colours(
+            colour_by, library=self.state.library, labelling=self.labelling,
+            durations_s=self._durations_s, folder_labels=self._folder_labels)
+        return {**colours, "opacity": opacity(self._inside, self._faded)}
 
     # -- labels ------------------------------------------------------------------------------
 
@@ -391,102 +368,3 @@ class MapView:
     def _clicked_result(self, _trace, points, _selector) -> None:
         if points.point_inds and points.point_inds[0] < len(self._result_positions):
             self.state.select(int(self._result_positions[points.point_inds[0]]))
-
-
-def _checked_colour_by(value: str) -> str:
-    if value not in COLOUR_BY:
-        raise ParameterError(f"colour_by must be one of {', '.join(COLOUR_BY)}; got {value!r}")
-    return value
-
-
-def _hover_label(border: str) -> dict:
-    # White, whatever the points' colours, so that the grey folder line stays readable.
-    return {"bgcolor": "white", "bordercolor": border, "font": {"color": "#1a1a1a"}}
-
-
-def _opacity(inside: np.ndarray, faded: np.ndarray | None = None) -> float | np.ndarray:
-    # float32: half the bytes of a library's worth of opacities, and plenty for an opacity.
-    if inside.all() and (faded is None or not faded.any()):
-        return _IN_RANGE
-    opacity = np.where(inside, _IN_RANGE, _OUT_OF_RANGE).astype(np.float32)
-    if faded is not None:
-        opacity[faded] *= _SUGGESTED
-    return opacity
-
-
-def _categorical(codes: np.ndarray, labels: list[str], title: str) -> dict:
-    """Marker colours for sounds in groups (codes from :func:`_folder_groups` or
-    :func:`_label_groups`): a colour bar of one band per group is the legend."""
-    count = len(labels)
-    by_code = _group_colours(labels)[::-1]  # codes run bottom to top
-    scale = [[bound / count, colour] for code, colour in enumerate(by_code)
-             for bound in (code, code + 1)]
-    return {"color": codes, "colorscale": scale, "cmin": -0.5, "cmax": count - 0.5,
-            "showscale": True,
-            "colorbar": {"title": {"text": title}, "thickness": 12,
-                         "tickvals": list(range(count - 1, -1, -1)), "tickfont": {"size": 10},
-                         "ticktext": [html.escape(_shortened(label)) for label in labels]}}
-
-
-def _label_groups(shown: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Each sound's group for colouring by label (``shown``: its label, own or suggested, as
-    :func:`~soundslike_nb.labels.map_labels` picks it; ``""`` for none): the largest labels keep
-    a colour of their own, the rest share ``other``, unlabelled sounds are :data:`NO_LABEL`.
-    Returns (codes, legend labels), codes counted as :func:`_folder_groups` counts them."""
-    groups = [label or NO_LABEL for label in shown]
-    counts = Counter(label for label in groups if label != NO_LABEL)
-    largest = sorted(counts, key=lambda label: (-counts[label], label))
-    named = largest[:MAX_FOLDER_COLOURS - 2]  # room for "other" and "(none)"
-    legend = sorted(named)
-    if len(named) < len(largest):
-        legend.append(OTHER_FOLDERS)
-    legend.append(NO_LABEL)
-    index = {label: len(legend) - 1 - position for position, label in enumerate(legend)}
-    other = index.get(OTHER_FOLDERS)
-    codes = np.array([index.get(label, other) for label in groups], dtype=np.uint8)
-    return codes, legend
-
-
-def _folder_label(folder: str) -> str:
-    """A sound's folder as the hover shows it: ``voices/female``, ``(top)`` for none."""
-    folder = str(folder).replace("\\", "/").strip("/")
-    return folder or TOP_FOLDER
-
-
-def _folder_groups(folder_labels: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The top-level folders as a legend reads them (sorted, ``(top)`` first, ``other`` last;
-    past :data:`MAX_FOLDER_COLOURS` the smallest folders are ``other``), and each sound's as a
-    code: the last name is 0, the first ``len(names) - 1``, as a colour bar runs upwards."""
-    tops = [label.split("/", 1)[0] for label in folder_labels]
-    counts = Counter(tops)
-    named = set(counts)
-    if len(counts) > MAX_FOLDER_COLOURS:  # a folder called "other" joins the group
-        largest = sorted((top for top in counts if top != OTHER_FOLDERS),
-                         key=lambda top: (-counts[top], top))
-        named = set(largest[:MAX_FOLDER_COLOURS - 1])
-    labels = sorted(named, key=lambda top: (top != TOP_FOLDER, top))
-    if len(named) < len(counts):
-        labels.append(OTHER_FOLDERS)
-    index = {label: len(labels) - 1 - position for position, label in enumerate(labels)}
-    other = index.get(OTHER_FOLDERS)
-    codes = np.array([index.get(top, other) for top in tops], dtype=np.uint8)
-    return codes, labels
-
-
-def _group_colours(labels: list[str]) -> list[str]:
-    palette = iter(_FOLDER_PALETTE)
-    return [_GREY if label == OTHER_FOLDERS else _NO_LABEL_COLOUR if label == NO_LABEL
-            else next(palette) for label in labels]
-
-
-def _shortened(text: str, limit: int = 24) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _duration_colourbar(durations_s: np.ndarray) -> dict:
-    """Colour bar ticks in seconds on the log10 scale the points are coloured with."""
-    low = float(np.log10(max(durations_s.min(), 1e-3))) if len(durations_s) else 0.0
-    high = float(np.log10(max(durations_s.max(), 1e-3))) if len(durations_s) else 1.0
-    ticks = np.linspace(low, high, 4) if high > low else np.array([low])
-    return {"title": {"text": "duration"}, "tickvals": ticks.tolist(),
-            "ticktext": [format_duration(10 ** tick) for tick in ticks], "thickness": 12}
