@@ -4,36 +4,39 @@ The build is incremental (an unchanged file is never re-embedded) and resumable:
 finished batches are saved as checkpoint parts in a hidden folder beside the output, so a build
 that is killed loses at most the last few seconds of work, and the previous library file stays
 intact until the new one replaces it in one rename.
+
+This module runs a build; what it keeps of the file it updates is in
+:mod:`~soundslike_nb._carry_over`, its report and progress bar in
+:mod:`~soundslike_nb._build_report`, checkpoints in :mod:`~soundslike_nb._checkpoint`, moved
+files in :mod:`~soundslike_nb._moves`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from ._checkpoint import DESCRIPTOR_PROVENANCE, Checkpoint, empty_table, lasting_failures
+from ._build_report import BuildReport, advance, progress_bar
+from ._carry_over import carry_over, current_tags, digest_tagged, read_previous, same_library
+from ._checkpoint import DESCRIPTOR_PROVENANCE, Checkpoint, empty_table
 from ._locks import build_lock, write_lock
 from ._moves import digests_of, find_moves
 from ._version import __version__
 from .analysis import AnalysisSettings, Analyzer, Batch, Failure
-from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
+from .descriptors import DESCRIPTOR_VERSION
 from .embedders import DEFAULT_EMBEDDER, Embedder
 from .errors import LibraryError
 from .libfile import (
     ROW_COLUMNS,
     LibraryTable,
     concat_tables,
-    current_descriptors,
     empty_rows,
-    read_table,
-    read_tags,
     write_table,
 )
 from .library import Library
@@ -41,40 +44,6 @@ from .model_choice import load_model, model_for_library, refuse_unnamed
 from .scan import FileEntry, display_name, scan_folders
 
 __all__ = ["BuildReport", "build_library"]
-
-
-@dataclass
-class BuildReport:
-    """What a build did: counts, failures (path → reason), audio seconds embedded, wall time.
-    ``moved`` counts files found at a new path with the same content: their rows (vectors and
-    tags) were kept, not analysed again."""
-
-    embedded: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    resumed: int = 0
-    moved: int = 0
-    failures: dict[str, str] = field(default_factory=dict)
-    #: Files that failed part way through decoding: what was read is in the library, and
-    #: this says where it stopped and why (path → reason).
-    partial: dict[str, str] = field(default_factory=dict)
-    audio_seconds: float = 0.0
-    seconds: float = 0.0
-
-    @property
-    def realtime_factor(self) -> float:
-        """Seconds of audio embedded per second of wall time."""
-        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
-
-    def summary(self) -> str:
-        """One line for people."""
-        speed = (f" ({self.audio_seconds:.0f} s of audio, "
-                 f"{_times(self.realtime_factor)} real time)" if self.embedded else "")
-        return (f"{self.embedded} embedded{speed}, {self.unchanged} unchanged, "
-                f"{self.resumed} resumed, {self.moved} moved, {self.removed} removed, "
-                f"{len(self.failures)} failed"
-                + (f", {len(self.partial)} read in part" if self.partial else "")
-                + f" in {self.seconds:.1f} s")
 
 
 def build_library(
@@ -131,7 +100,7 @@ def build_library(
 def _build(roots, target, *, embedder, token, device, progress, settings, client,
            checkpoint_every_s, chunk_files) -> Library:
     started = time.perf_counter()
-    previous = _read_previous(target)
+    previous = read_previous(target)
     scan = scan_folders(roots)
     root_paths = [os.path.abspath(os.fspath(root)) for root in roots]
     report = BuildReport()
@@ -142,8 +111,8 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                          device="cpu" if client is not None else device)
     model_info = model.provenance if model is not None else previous.provenance["embedder"]
 
-    kept, gone, old_failures, outside = _carry_over(previous, scan.files, root_paths, report)
-    digested = _digest_tagged(kept)
+    kept, gone, old_failures, outside = carry_over(previous, scan.files, root_paths, report)
+    digested = digest_tagged(kept)
     files = scan.files + outside
     checkpoint = Checkpoint(target, model_info, analysis=settings.record(),
                             every_s=checkpoint_every_s)
@@ -180,7 +149,7 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                 refuse_unnamed(model_info, where=target or "")
             batches = analyse_on_cluster(client, todo, named, token=token, settings=settings,
                                          chunk_files=chunk_files)
-        bar = _progress_bar(todo, progress)
+        bar = progress_bar(todo, progress)
         entries = {entry.path: entry for entry in todo}
         files_done = 0
         try:
@@ -200,7 +169,7 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
                 report.audio_seconds += batch.audio_seconds
                 done_paths = [*part.rows["path"], *batch.failures]
                 files_done += len(done_paths)
-                _advance(bar, done_paths, entries, report, started, files_done=files_done,
+                advance(bar, done_paths, entries, report, started, files_done=files_done,
                          files_total=len(todo))
         except BaseException:
             checkpoint.flush_after_failure()  # what finished is kept for the next run
@@ -219,14 +188,14 @@ def _build(roots, target, *, embedder, token, device, progress, settings, client
     table = replace(merged.subset(order), provenance=provenance)
     if target is None:
         pass
-    elif previous is not None and not digested and _same_library(previous, table, report):
-        previous.tags = _current_tags(target, previous, {})  # tags written while we built
+    elif previous is not None and not digested and same_library(previous, table, report):
+        previous.tags = current_tags(target, previous, {})  # tags written while we built
         table = previous  # nothing changed: the file is left as it is (its mtime too)
     else:
         # Tags edited while this build ran are on disk: merged in under the write lock, so
         # neither the build's rows nor those labels are lost.
         with write_lock(target):
-            table.tags = _current_tags(target, table, moved_from)
+            table.tags = current_tags(target, table, moved_from)
             write_table(table, target)
     if target is not None:
         checkpoint.discard()
@@ -258,7 +227,7 @@ def _settings_for(previous: LibraryTable | None, settings: AnalysisSettings | No
         if settings is None:
             return AnalysisSettings(device=device)
         return settings if device is None else replace(settings, device=device)
-    # A library with older descriptors is analysed again with this version's (_carry_over).
+    # A library with older descriptors is analysed again with this version's (carry_over).
     recorded = replace(AnalysisSettings.from_record(previous.provenance.get("analysis")),
                        descriptor_version=DESCRIPTOR_VERSION,
                        device=device if settings is None else settings.device or device)
@@ -269,96 +238,9 @@ def _settings_for(previous: LibraryTable | None, settings: AnalysisSettings | No
     return recorded
 
 
-def _read_previous(target: str | None) -> LibraryTable | None:
-    if target is None or not os.path.exists(target):
-        return None
-    return read_table(target)
-
-
 def _source_of(model_info: dict) -> str:
     """What to pass to ``get_embedder`` to get the model a provenance record describes."""
     return str(model_info.get("source") or model_info["id"])
-
-
-def _carry_over(previous: LibraryTable | None, files: list[FileEntry], roots: list[str],
-                report: BuildReport
-                ) -> tuple[LibraryTable, LibraryTable, dict[str, dict], list[FileEntry]]:
-    """Rows and failures of the previous library that stay: unchanged files, and files outside
-    the folders scanned now that still exist; and the rows whose file is gone (perhaps moved).
-    A library without current descriptors (written by an older version) keeps no rows: its
-    sounds are analysed again, once, those outside the folders scanned now included (the list
-    returned)."""
-    if previous is None:
-        return empty_table(0), empty_table(0), {}, []
-    found = {entry.path: entry for entry in files}
-    rows = previous.rows
-    descriptors = current_descriptors(previous)
-
-    def stays(path: str, size: int, mtime: float) -> bool:
-        entry = found.get(path)
-        if entry is not None:
-            return entry.size == size and entry.mtime == mtime
-        if _under(path, roots):
-            return False  # deleted, or no longer an audio file
-        return os.path.exists(path)
-
-    keep = np.array([stays(p, s, m) for p, s, m in
-                     zip(rows["path"], rows["size"], rows["mtime"])], dtype=bool)
-    vanished = ~keep & ~rows["path"].isin(found).to_numpy()
-    report.removed = int(vanished.sum())
-    outside: list[FileEntry] = []
-    if descriptors is None or _stale_regions(previous):
-        outside = [FileEntry(path, int(size), float(mtime)) for path, size, mtime, stay in
-                   zip(rows["path"], rows["size"], rows["mtime"], keep)
-                   if stay and path not in found]
-        keep[:] = False
-        vanished[:] = False  # stale vectors: a moved file is analysed again too
-        descriptors = np.zeros((len(rows), len(FEATURE_NAMES)), np.float32)
-    report.unchanged = int(keep.sum())
-    failures = lasting_failures(previous.provenance.get("failures", {}), found)
-    current = LibraryTable(rows, previous.embeddings, descriptors=descriptors,
-                           thumbnails=previous.thumbnails, tags=previous.tags,
-                           digests=previous.digests, regions=previous.regions)
-    return current.subset(keep), current.subset(vanished), failures, outside
-
-
-def _stale_regions(previous: LibraryTable) -> bool:
-    """Whether the library's regions were cut by another version of the segmentation (its
-    sounds are then analysed again, once, like stale descriptors)."""
-    from .segmentation import REGIONS_VERSION
-
-    recorded = (previous.provenance.get("analysis") or {}).get("regions")
-    return bool(recorded) and recorded.get("version") != REGIONS_VERSION
-
-
-def _digest_tagged(kept: LibraryTable) -> int:
-    """Give a digest to kept rows that carry tags but have none (written before digests), so
-    that their tags follow them when they move; untagged rows get one when next analysed (not
-    hashing a whole library on its first rescan). How many were hashed."""
-    lacking = np.flatnonzero((kept.digests == b"")
-                             & np.frompyfunc(len, 1, 1)(kept.tags).astype(bool))
-    if len(lacking):
-        kept.digests[lacking] = digests_of(kept.rows["path"].to_numpy()[lacking].tolist())
-    return len(lacking)
-
-
-def _current_tags(target: str, table: LibraryTable, moved_from: dict[str, str]) -> np.ndarray:
-    """``table``'s tags, with those the file on disk has now for the same path (or, for a moved
-    row, for its old path) in their place: the file's are the latest."""
-    tags = table.tags.copy()
-    if not os.path.exists(target):
-        return tags
-    paths, on_disk, _ = read_tags(target)
-    latest = dict(zip(paths, on_disk))
-    for position, path in enumerate(table.rows["path"]):
-        found = latest.get(moved_from.get(path, path))
-        if found is not None:
-            tags[position] = found
-    return tags
-
-
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 def _with_stat(failures: dict[str, Failure], entries: dict[str, FileEntry] | None = None
@@ -388,20 +270,6 @@ def _rows_of(batch: Batch) -> pd.DataFrame:
     return frame.astype(ROW_COLUMNS) if len(frame) else empty_rows()
 
 
-def _same_library(previous: LibraryTable, table: LibraryTable, report: BuildReport) -> bool:
-    """Whether a build changed nothing that the library file holds (rows, vectors, provenance
-    but its update time)."""
-    if report.embedded or report.removed or report.resumed or len(table.rows) != len(
-            previous.rows):
-        return False
-    ignored = {"updated", "format_version"}
-    old = {key: value for key, value in previous.provenance.items() if key not in ignored}
-    new = {key: value for key, value in table.provenance.items() if key not in ignored}
-    return (json.loads(json.dumps(new)) == old
-            and previous.rows["path"].equals(table.rows["path"])
-            and previous.descriptors is not None)
-
-
 def _provenance(previous: LibraryTable | None, model_info: dict, settings: AnalysisSettings,
                 roots: list[str], failures: dict[str, dict]) -> dict:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -416,29 +284,3 @@ def _provenance(previous: LibraryTable | None, model_info: dict, settings: Analy
         "roots": sorted(set(old.get("roots", [])) | set(roots)),
         "failures": failures,
     }
-
-
-def _times(factor: float) -> str:
-    """``0.4x``, ``12x``: a speed factor people read at a glance."""
-    return f"{factor:.1f}x" if factor < 10 else f"{factor:.0f}x"
-
-
-def _progress_bar(todo: list[FileEntry], enabled: bool):
-    """Progress in bytes of audio files, not in files: a batch of long tracks moves the bar as
-    much as their size, so its rate and time left stay honest on libraries with long files."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=sum(entry.size for entry in todo), unit="B", unit_scale=True,
-                unit_divisor=1024, desc=f"analysing {len(todo)} files", dynamic_ncols=True)
-
-
-def _advance(bar, paths: list[str], entries: dict[str, FileEntry], report: BuildReport,
-             started: float, *, files_done: int, files_total: int) -> None:
-    if bar is None:
-        return
-    elapsed = max(time.perf_counter() - started, 1e-9)
-    bar.set_postfix_str(f"{files_done}/{files_total} files, "
-                        f"{_times(report.audio_seconds / elapsed)} real time", refresh=False)
-    bar.update(sum(entries[path].size for path in paths if path in entries))
