@@ -5,18 +5,32 @@ A :class:`Library` is what ``build_library`` returns and ``load_library`` reads:
 A query is analysed by the library's :class:`~soundslike_nb.analysis.Analyzer` (its model and
 its recorded analysis settings) and ranked by its :class:`~soundslike_nb.searcher.Searcher`;
 what both derive from the file lives in its :class:`~soundslike_nb.sidecar.SidecarStore`.
+
+The class is the facade; what it shows as tables is made in :mod:`~soundslike_nb._library_tables`,
+its labels are kept by :mod:`~soundslike_nb._library_tags`, a query's analyzer is chosen in
+:mod:`~soundslike_nb._library_queries`, and its map in :mod:`~soundslike_nb._library_map`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ._library_map import library_map, map_point
+from ._library_queries import query_analyzer, unchanged
+from ._library_tables import (
+    current_regions,
+    embedding_frame,
+    folders_of,
+    region_features,
+    regions_frame,
+    row_features,
+)
+from ._library_tags import SoundLabels
 from .analysis import AnalysisSettings, Analyzer, SoundFeatures, check_span
 from .audio import AudioSource
 from .embedders import Embedder
@@ -24,7 +38,7 @@ from .errors import ParameterError
 from .libfile import LibraryTable, current_descriptors, read_table
 from .model_choice import model_for_library
 from .search import Hits, IndexSettings
-from .sidecar import SidecarStore, content_key, sidecar_key
+from .sidecar import SidecarStore, content_key
 from .space import ASPECT_NAMES
 
 __all__ = ["RESULT_COLUMNS", "Library", "load_library"]
@@ -74,26 +88,18 @@ class Library:
         self.thumbnails = table.thumbnails
         #: The regions of the long files (:class:`~soundslike_nb.regions.Regions`; their
         #: descriptors ``None`` when the files' are); ``None`` in a library without regions.
-        self.region_table = _current_regions(table, self.descriptors)
-        self._tags = table.tags
-        self._masks: dict[tuple[str, ...], np.ndarray] = {}  # labels -> carrying(), until a change
+        self.region_table = current_regions(table, self.descriptors)
         self.path = None if path is None else os.path.abspath(os.fspath(path))
+        self._labels = SoundLabels(table.tags, self.rows["path"], self.path)
         self.store = SidecarStore(self.path)
         #: How this library's sounds were analysed; every query is analysed the same way.
         self.settings = AnalysisSettings.from_record(self.provenance.get("analysis"),
                                                      device=device)
         self.index_settings = index_settings if index_settings is not None else IndexSettings()
         self._token = token
-        self._analyzer = analyzer
-        if analyzer is not None:
-            model_for_library(self.embedder_info, embedder=analyzer.embedder, where=self._where)
-            if analyzer.settings.record() != self.settings.record():  # queries as the library
-                self._analyzer = Analyzer(analyzer.embedder, replace(
-                    self.settings, device=analyzer.settings.device))
-        elif embedder is not None:
-            self._analyzer = Analyzer(model_for_library(
-                self.embedder_info, embedder=embedder, token=token, device=device,
-                where=self._where), self.settings)
+        self._analyzer = query_analyzer(self.settings, self.embedder_info, analyzer=analyzer,
+                                        embedder=embedder, token=token, device=device,
+                                        where=self._where)
         self._searcher = None
         self._positions: dict[str, int] | None = None
         self._content_key: str | None = None
@@ -146,14 +152,8 @@ class Library:
         ``embedding`` and, when the library has them, ``descriptors`` and ``thumbnail`` (one
         vector each per row)."""
         if self._frame is None:
-            frame = self.rows.copy()
-            frame["tags"] = self._tags
-            frame["embedding"] = list(self.embeddings)
-            if self.descriptors is not None:
-                frame["descriptors"] = list(self.descriptors)
-            if self.thumbnails is not None:
-                frame["thumbnail"] = list(self.thumbnails)
-            self._frame = frame
+            self._frame = embedding_frame(self.rows, self._labels.tags, self.embeddings,
+                                          self.descriptors, self.thumbnails)
         return self._frame
 
     @property
@@ -166,10 +166,7 @@ class Library:
             'kenney'
         """
         if self._folders is None:
-            roots = sorted((os.path.abspath(root) for root in self.provenance.get("roots", [])),
-                           key=len, reverse=True)
-            self._folders = pd.Series([_folder_within(path, roots) for path in self.rows["path"]],
-                                      index=self.rows.index, dtype="string", name="folder")
+            self._folders = folders_of(self.rows["path"], self.provenance.get("roots", []))
         return self._folders
 
     @property
@@ -183,22 +180,11 @@ class Library:
                file                 path  start    end  duration
             40   12  /sfx/foley take.wav  3.020  3.510     0.490
         """
-        table = self.region_table
-        owners = np.zeros(0, np.int64) if table is None else table.owners
-        spans = np.zeros((0, 2)) if table is None else table.spans_s
-        return pd.DataFrame({"file": owners,
-                             "path": self.rows["path"].array.take(owners),
-                             "start": spans[:, 0], "end": spans[:, 1],
-                             "duration": spans[:, 1] - spans[:, 0]})
+        return regions_frame(self.region_table, self.rows["path"])
 
     def region_features(self, region: int) -> SoundFeatures:
         """The stored features of region ``region`` (a row of :attr:`regions`)."""
-        table = self.region_table
-        if table is None or not 0 <= int(region) < len(table):
-            raise ParameterError(f"{region!r} is not a region of this library "
-                                 f"({0 if table is None else len(table)} regions)")
-        return SoundFeatures(table.embeddings[region],
-                             None if table.descriptors is None else table.descriptors[region])
+        return region_features(self.region_table, region)
 
     def position_of(self, path: str | os.PathLike) -> int | None:
         """Row position of a file in the library, or ``None``."""
@@ -215,7 +201,7 @@ class Library:
         Example:
             >>> lib.tags[lib.tags.map(len) > 0].head()  # doctest: +SKIP
         """
-        return pd.Series(self._tags, index=self.rows.index, name="tags", dtype=object)
+        return pd.Series(self._labels.tags, index=self.rows.index, name="tags", dtype=object)
 
     def tag(self, sounds: Sounds, label: str) -> int:
         """Give ``label`` to ``sounds`` (row positions, paths, or a boolean mask) and store it
@@ -257,7 +243,7 @@ class Library:
         """
         from .tags import label_counts
 
-        return label_counts(self._tags)
+        return label_counts(self._labels.tags)
 
     def carrying(self, labels: str | Iterable[str]) -> np.ndarray:
         """A boolean mask of the sounds that carry ANY of ``labels`` (each checked).
@@ -265,12 +251,7 @@ class Library:
         Example:
             >>> lib.frame[lib.carrying(["impact", "hit"])]  # doctest: +SKIP
         """
-        from .tags import carrying, check_labels
-
-        wanted = check_labels(labels)
-        if wanted not in self._masks:  # a search filter asks again and again: keep it
-            self._masks[wanted] = carrying(self._tags, wanted)
-        return self._masks[wanted].copy()
+        return self._labels.carrying(labels)
 
     def suggest_labels(self, *, labels: str | Iterable[str] | None = None,
                        min_confidence: float = 0.0, settings: Any = None,
@@ -304,26 +285,14 @@ class Library:
         return self._change(*accepted_changes(suggestions, min_confidence=min_confidence))
 
     def _change(self, *changes: Any) -> int:
-        """Apply tag changes here and in the file, which is read fresh under its write lock (a
-        build's new rows are kept); how many sounds changed here."""
-        from .tags import apply_changes, write_changes
-
-        if not changes:
-            return 0
-        tags = self._tags.copy()
-        changed = apply_changes(self.rows["path"].to_numpy(dtype=object), tags, changes)
-        if self.path is not None and changed:
-            write_changes(self.path, changes)
-        self._tags = tags
-        self._masks = {}
-        if self._frame is not None:
-            self._frame["tags"] = tags
+        """Apply tag changes (:meth:`SoundLabels.change`), and to :attr:`frame`."""
+        changed = self._labels.change(changes)
+        if changes and self._frame is not None:
+            self._frame["tags"] = self._labels.tags
         return changed
 
     def _paths_of(self, sounds: Sounds) -> list[str]:
-        from .tags import paths_of
-
-        return paths_of(self.rows["path"], sounds, position_of=self.position_of)
+        return self._labels.paths_of(sounds, position_of=self.position_of)
 
     # -- analysis --------------------------------------------------------------------------
 
@@ -367,14 +336,13 @@ class Library:
         if not isinstance(query, (str, os.PathLike)):
             return None
         position = self.position_of(query)
-        if position is None or not _unchanged(self.rows.iloc[position]):
+        if position is None or not unchanged(self.rows.iloc[position]):
             return None
         return position
 
     def row_features(self, position: int) -> SoundFeatures:
         """The stored features of library row ``position``."""
-        return SoundFeatures(self.embeddings[position],
-                             None if self.descriptors is None else self.descriptors[position])
+        return row_features(self.embeddings, self.descriptors, position)
 
     # -- search ----------------------------------------------------------------------------
 
@@ -517,62 +485,16 @@ class Library:
             >>> atlas.coordinates.shape  # doctest: +SKIP
             (56, 2)
         """
-        from .projection import MAP_FORMAT, LibraryMap, map_for_size
-
-        atlas = map_for_size(len(self))
-        space = self.space
-        options = {**atlas.options(), "space": None if space is None else space.options}
-        key = sidecar_key("map", self.content_key, options, MAP_FORMAT)
-        if not refit:
-            # Loaded without its rows: queries are placed through the index (map_point).
-            stored = self.store.load(
-                "map", key, lambda stored: LibraryMap.from_stored(stored, count=len(self)))
-            if stored is not None:
-                return stored
-        atlas.fit(self.searcher.map_rows(), progress=progress)
-        self.store.save("map", key, *atlas.to_stored())
-        return atlas
+        return library_map(self, progress=progress, refit=refit)
 
     def map_point(self, features: SoundFeatures, atlas) -> tuple[float, float]:
         """Where a query lands on :meth:`map`'s map: placed through the same transform, among
         its nearest library rows as the index finds them (default weights)."""
-        vector = self.searcher.map_vector(features)
-        found = self.index.search(vector, k=min(atlas.n_neighbors, max(len(self), 1)),
-                                  allowed=self.searcher.file_mask())
-        x, y = atlas.transform(vector[None], neighbours=(found.indices, found.similarities))[0]
-        return float(x), float(y)
+        return map_point(self, features, atlas)
 
     @property
     def _where(self) -> str:
         return self.path or ""
-
-
-def _current_regions(table: LibraryTable, descriptors: np.ndarray | None):
-    """The table's regions, their descriptors dropped when the files' are stale."""
-    regions = table.regions
-    if regions is None or descriptors is not None or regions.descriptors is None:
-        return regions
-    return replace(regions, descriptors=None)
-
-
-def _folder_within(path: str, roots: list[str]) -> str:
-    """``path``'s folder relative to the longest of ``roots`` holding it; its parent folder's
-    name when none does."""
-    folder = os.path.dirname(path)
-    for root in roots:
-        if folder == root:
-            return ""
-        if folder.startswith(root.rstrip(os.sep) + os.sep):
-            return os.path.relpath(folder, root)
-    return os.path.basename(folder)
-
-
-def _unchanged(row: pd.Series) -> bool:
-    try:
-        stat = os.stat(row["path"])
-    except OSError:
-        return False
-    return stat.st_size == row["size"] and stat.st_mtime == row["mtime"]
 
 
 def load_library(path: str | os.PathLike, *, embedder: str | os.PathLike | Embedder | None = None,
