@@ -6,8 +6,10 @@ into which that explosion was mixed at 12.35 s, over a seeded bed with other dem
 it. Uploading the explosion finds the recording with the right start; its row plays that moment
 (the region's cut, not 40 s) and downloads it as its own WAV. Then a 20 s take is uploaded, the
 second holding ``gameover2.wav`` is selected on its waveform, and "search this region" finds that
-sound. Screenshots land in ``test-artifacts/browser/regions-*.png``. Skipped, saying why, where
-Debian's Chromium (``/usr/bin/chromium``) or the playwright package is missing.
+sound. On the way, the result table with regions is checked to fit beside the map, and shot at
+1440 x 900 with the file browser open. Screenshots land in
+``test-artifacts/browser/regions-*.png``. Skipped, saying why, where Debian's Chromium
+(``/usr/bin/chromium``) or the playwright package is missing.
 """
 
 from __future__ import annotations
@@ -165,6 +167,61 @@ def _row_names(page) -> list[str]:
     return page.locator(".soundslike-app .soundslike-result .soundslike-name").all_inner_texts()
 
 
+#: The widest the result table with regions may be: beside the map (550 px) in an output
+#: 1,310 px wide, JupyterLab's with its file browser open in a window 1,740 px wide.
+WIDEST_TABLE = 760
+
+
+def _table_layout(page) -> dict:
+    """Where the result table, its widest row, the map and the notebook's output are, and
+    which cells cut their text (an ellipsis) besides names and folders."""
+    return page.evaluate(
+        "() => { const box = (selector) => { const found = document.querySelector(selector);"
+        " const rect = found.getBoundingClientRect();"
+        " return {left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom,"
+        " width: rect.width}; };"
+        " const rows = [...document.querySelectorAll('.soundslike-app .soundslike-result,"
+        " .soundslike-app .soundslike-header')];"
+        " const cut = [...document.querySelectorAll('.soundslike-app .soundslike-results"
+        " .soundslike-cell:not(.soundslike-name):not(.soundslike-folder),"
+        " .soundslike-app .soundslike-results button')]"
+        ".filter(cell => cell.scrollWidth > cell.clientWidth + 1).map(cell => cell.outerHTML);"
+        " return {table: box('.soundslike-app .soundslike-results'),"
+        " map: box('.soundslike-app .js-plotly-plot'),"
+        " output: box('.jp-OutputArea-output .soundslike-app'),"
+        " widest_row: Math.max(...rows.map(row => row.scrollWidth)), cut}; }")
+
+
+def _check_the_table_fits(page) -> None:
+    """The table with regions is at most :data:`WIDEST_TABLE` wide, no row overflows it and
+    no number or button is cut; the map sits beside it (the test's window: 1,800 px, the file
+    browser open). Then a screenshot at 1440 x 900, the file browser open."""
+    layout = _table_layout(page)
+    print(f"[browser] results {layout['table']['width']:.0f} px wide (widest row "
+          f"{layout['widest_row']} px), map at x={layout['map']['left']:.0f}, notebook output "
+          f"{layout['output']['width']:.0f} px", flush=True)
+    assert layout["table"]["width"] <= WIDEST_TABLE, layout
+    assert layout["widest_row"] <= layout["table"]["width"] + 1, layout
+    assert layout["cut"] == [], layout["cut"]
+    assert layout["map"]["left"] >= layout["table"]["right"], "the map sits beside the results"
+    assert layout["map"]["top"] < layout["table"]["bottom"], "the map sits beside the results"
+    size = page.viewport_size
+    page.set_viewport_size({"width": 1440, "height": 900})
+    try:
+        page.wait_for_timeout(500)  # JupyterLab lays its panels out again
+        assert page.locator("#filebrowser").is_visible(), "the file browser is open"
+        narrow = _table_layout(page)
+        print(f"[browser] at 1440 x 900 with the file browser open: notebook output "
+              f"{narrow['output']['width']:.0f} px, results {narrow['table']['width']:.0f} px",
+              flush=True)
+        _centre(page.locator(".soundslike-app .soundslike-results"))
+        page.mouse.move(5, 5)
+        _shot(page, "1b-results-at-1440-with-the-file-browser")
+    finally:
+        page.set_viewport_size(size)
+        page.wait_for_timeout(500)
+
+
 def test_regions_in_the_notebook(region_library, lab, page):
     try:
         _drive(page, *lab, *region_library)
@@ -197,6 +254,7 @@ def _drive(page, url: str, token: str, library: Path, take: Path, recording_row:
     assert row.locator(".soundslike-region-mark").count() == 1, "the thumbnail marks it"
     _centre(row)
     _shot(page, "1-known-sound-finds-the-recording")
+    _check_the_table_fits(page)
 
     # Its row plays that moment: the player's audio is the region (not 40 s), and it plays.
     row.locator(".soundslike-play").click()

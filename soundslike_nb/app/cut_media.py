@@ -76,9 +76,10 @@ class RegionDownload(anywidget.AnyWidget):
         box.appendChild(made);
         return made;
       };
-      button("region", "region", model.get("region_hint"), "soundslike-download-region", "60px");
+      // As narrow as their labels allow: a result row with a region must fit beside the map.
+      button("region", "region", model.get("region_hint"), "soundslike-download-region", "52px");
       const file = button("file", "file", model.get("file_hint"),
-                          "soundslike-download soundslike-download-file", "44px");
+                          "soundslike-download soundslike-download-file", "32px");
       file.disabled = model.get("file_unavailable");
       const receive = (msg, buffers) => {
         if (msg.event !== "file" || msg.part !== pending) return;

@@ -23,13 +23,16 @@ import traitlets
 from ..audio import load
 from ..errors import AudioError, SoundslikeError
 
-__all__ = ["MAX_INLINE_BYTES", "DownloadButton", "LazyPlayer", "MadeDownload", "player_source"]
+__all__ = ["MAX_INLINE_BYTES", "PLAYER_WIDTH", "DownloadButton", "LazyPlayer", "MadeDownload",
+           "player_source"]
 
 #: Files up to this size are played as they are; larger ones get a preview.
 MAX_INLINE_BYTES = 8 * 2**20
 #: Files up to this size can be downloaded through the notebook.
 MAX_DOWNLOAD_BYTES = 512 * 2**20
 PREVIEW_SECONDS = 60.0
+#: A player's width in pixels (a result row's is narrower: ``LazyPlayer(width=...)``).
+PLAYER_WIDTH = 136
 #: Extensions every current browser plays, and the MIME subtype ipywidgets.Audio announces.
 _BROWSER_FORMATS = {".wav": "wav", ".wave": "wav", ".mp3": "mpeg", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".flac": "flac"}
@@ -105,7 +108,8 @@ class LazyPlayer(anywidget.AnyWidget):
     function render({ model, el }) {
       const box = document.createElement("div");
       box.className = ("soundslike-player " + model.get("css_class")).trim();
-      box.style.cssText = "width: 136px; height: 32px; display: flex; align-items: center;";
+      const width = model.get("player_width") + "px";
+      box.style.cssText = "width: " + width + "; height: 32px; display: flex; align-items: center;";
       const button = document.createElement("button");
       button.className = "jupyter-widgets jupyter-button widget-button soundslike-play";
       button.style.minWidth = "84px";  // "download" fits; a longer label widens it
@@ -114,7 +118,7 @@ class LazyPlayer(anywidget.AnyWidget):
       const audio = document.createElement("audio");
       audio.preload = "none";
       audio.autoplay = model.get("autoplay");
-      audio.style.cssText = "width: 136px; height: 32px; display: none;";
+      audio.style.cssText = "width: " + width + "; height: 32px; display: none;";
       let url = null;
       let asked = false;
       let wanted = model.get("autoplay");  // play the bytes when they come
@@ -187,14 +191,17 @@ class LazyPlayer(anywidget.AnyWidget):
     hint = traitlets.Unicode().tag(sync=True)
     autoplay = traitlets.Bool(False).tag(sync=True)
     css_class = traitlets.Unicode().tag(sync=True)  # on the player's own element
+    #: Its width in pixels, the button's and then the browser's ``<audio>`` controls'.
+    player_width = traitlets.Int(PLAYER_WIDTH).tag(sync=True)
     #: Whether its sound plays (synced both ways; see the class docstring).
     playing = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, path: str, *, autoplay: bool = False, css_class: str = "",
+                 width: int = PLAYER_WIDTH,
                  max_inline_bytes: int = MAX_INLINE_BYTES) -> None:
         filename = os.path.basename(path)
         super().__init__(filename=filename, autoplay=autoplay, hint=f"play {filename}",
-                         css_class=css_class)
+                         css_class=css_class, player_width=width)
         self.path = path
         self.max_inline_bytes = max_inline_bytes
         self._playing_callbacks: list[Callable[[bool], None]] = []

@@ -21,11 +21,20 @@ from .formatting import ASPECT_LABELS, format_duration, similarity_percent
 from .media import DownloadButton, LazyPlayer
 from .query_region import Clip, sound_of
 
-__all__ = ["ResultsView"]
+__all__ = ["ResultsView", "row_width", "waveform_svg"]
 
 _CACHED_PLAYERS = 300
-_AT_WIDTH = 60  # the "at" column: where a region starts
-_DOWNLOADS_WIDTH = 110  # a region's two downloads
+# Widths in pixels: fixed, so that no cell ever pushes another, and as narrow as their contents
+# allow ("2 min 35 s", "100 %", "1:02:03"), so that the table with regions (758 px) sits beside
+# the map (550 px) in an output 1,310 px wide: JupyterLab's in a window 1,740 px wide with the
+# file browser open, 1,490 with it closed (886 px needed about 1,870 and 1,620). A longer name or
+# folder is cut with an ellipsis; its tooltip holds all of it.
+_RANK, _NAME, _FOLDER, _AT, _DURATION, _SIMILARITY, _OUTLINE = 28, 96, 54, 58, 70, 70, 68
+_PLAYER = 116  # narrower than a player elsewhere: its <audio> controls still fit
+_DOWNLOAD = 84  # one file's download button
+_DOWNLOADS = 86  # a region's two ("region", "file")
+_MORE = 96  # "more like this"
+_MARGINS = 4 * 4  # 2 px either side of each widget of a row
 _SIMILARITY_TITLE = ("similarity to the query: the weighted cosine in the library's space, "
                      "100 % = the same sound, 0 % = unrelated or opposite; the same scale at "
                      "any weighting. Hover a value for the exact cosine and each aspect's.")
@@ -63,9 +72,8 @@ class ResultsView:
         self._rows: list[widgets.HBox] = []
         #: Their sounds (library positions, or a :class:`Clip` for a region), in that order.
         self.positions: list[int | Clip] = []
-        # Whole-file results are drawn as before; room for a region's column and buttons.
-        self.box = widgets.VBox(layout=widgets.Layout(
-            width=f"{800 + (_AT_WIDTH + _DOWNLOADS_WIDTH - 84) * regions}px"))
+        # Room for a region's column and its two downloads only in a library with regions.
+        self.box = widgets.VBox(layout=widgets.Layout(width=f"{row_width(regions=regions)}px"))
         self.box.add_class("soundslike-results")
         self._players: OrderedDict[str, widgets.Widget] = OrderedDict()
         self._downloads: OrderedDict[str, DownloadButton] = OrderedDict()
@@ -94,7 +102,8 @@ class ResultsView:
                 f" from {sound.start:.2f} to {sound.end:.2f} s")
             use = widgets.Button(description="more like this",
                                  tooltip=f"search with {name}{where}",
-                                 layout=widgets.Layout(width="112px"))
+                                 layout=widgets.Layout(width=f"{_MORE}px"))
+            use.add_class("soundslike-more")
             use.on_click(lambda _button, sound=sound: self.more_like_this(sound))
             why = " · ".join(f"{ASPECT_LABELS[aspect][0]} {cosine:.3f}"
                              for aspect, cosine in zip(ASPECT_NAMES, cosines)
@@ -146,8 +155,8 @@ class ResultsView:
         return waveform_svg(self.thumbnails[position], marked=marked)
 
     def _player(self, path: str, sound: int | Clip) -> LazyPlayer:
-        player = (CutPlayer(path, sound.start, sound.end) if isinstance(sound, Clip)
-                  else LazyPlayer(path))
+        player = (CutPlayer(path, sound.start, sound.end, width=_PLAYER)
+                  if isinstance(sound, Clip) else LazyPlayer(path, width=_PLAYER))
         if self.played is not None:
             player.on_playing(lambda playing: self.played(sound, playing))
         return player
@@ -157,9 +166,9 @@ class ResultsView:
         whole file."""
         if not isinstance(sound, Clip):  # as wide as a region's two: the columns align
             return _download(path, folder, layout=widgets.Layout(
-                width=f"{_DOWNLOADS_WIDTH if self.regions else 84}px"))
+                width=f"{_DOWNLOADS if self.regions else _DOWNLOAD}px"))
         return RegionDownload(path, sound.start, sound.end, on_error=self.on_error,
-                              layout=widgets.Layout(width=f"{_DOWNLOADS_WIDTH}px"))
+                              layout=widgets.Layout(width=f"{_DOWNLOADS}px"))
 
     def discard(self, children) -> None:
         """Close widgets that are no longer shown (each holds a comm), except the cached players
@@ -248,19 +257,36 @@ def _row(rank: str, name: str, folder: str, at: str | None, duration: str, simil
         return (f"<{tag} class='soundslike-cell {css}' style='width: {width}px' "
                 f"title='{html.escape(title or text)}'>{html.escape(text)}</{tag}>")
 
-    # A long folder is cut with an ellipsis (the style sheet); its tooltip holds all of it.
-    folder_cell = (cell(folder, 72) if header else
-                   cell(folder or "(top)", 72, "soundslike-folder", _folder_text(folder)))
-    # Fixed widths that hold "10 min 59 s" and "100 %": no cell ever pushes another.
-    text = "".join([cell(rank, 28, "soundslike-rank"), cell(name, 112, "soundslike-name"),
+    # A long name or folder is cut with an ellipsis (the style sheet); its tooltip holds all.
+    folder_cell = (cell(folder, _FOLDER) if header else
+                   cell(folder or "(top)", _FOLDER, "soundslike-folder", _folder_text(folder)))
+    text = "".join([cell(rank, _RANK, "soundslike-rank"), cell(name, _NAME, "soundslike-name"),
                     folder_cell,
-                    "" if at is None else cell(at, _AT_WIDTH, "soundslike-at", title=at_title),
-                    cell(duration, 76), cell(similarity, 76, title=similarity_title),
-                    f"<span class='soundslike-cell' style='width: 68px'>{outline}</span>"])
-    width = 448 + (0 if at is None else _AT_WIDTH)
+                    "" if at is None else cell(at, _AT, "soundslike-at", title=at_title),
+                    cell(duration, _DURATION), cell(similarity, _SIMILARITY,
+                                                    title=similarity_title),
+                    f"<span class='soundslike-cell' style='width: {_OUTLINE}px'>{outline}</span>"])
+    width = _text_width(regions=at is not None)
     row = widgets.HBox([widgets.HTML(text, layout=widgets.Layout(width=f"{width}px")), *extra])
     row.add_class("soundslike-header" if header else "soundslike-result")
     return row
+
+
+def _text_width(*, regions: bool) -> int:
+    """The width of a row's text cells (with the "at" column in a library with regions)."""
+    return _RANK + _NAME + _FOLDER + _DURATION + _SIMILARITY + _OUTLINE + _AT * regions
+
+
+def row_width(*, regions: bool) -> int:
+    """How wide the result table is, in pixels: its text, player, download(s) and "more like
+    this", in a library with regions (an "at" column, two downloads) or without.
+
+    Example:
+        >>> row_width(regions=True), row_width(regions=False)
+        (758, 698)
+    """
+    downloads = _DOWNLOADS if regions else _DOWNLOAD
+    return _text_width(regions=regions) + _PLAYER + downloads + _MORE + _MARGINS
 
 
 def _folder_text(folder: str) -> str:
