@@ -66,7 +66,8 @@ _STYLE = """<style>
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .soundslike-app .soundslike-folder { color: #5f6b7a; }
 .soundslike-app .soundslike-at { text-align: right; padding-right: 6px; box-sizing: border-box; }
-.soundslike-app .soundslike-name { padding-right: 6px; box-sizing: border-box; }
+.soundslike-app .soundslike-name, .soundslike-app .soundslike-folder {
+  padding-right: 6px; box-sizing: border-box; }
 .soundslike-app .soundslike-more { padding: 0 4px; }
 .soundslike-app .soundslike-result .soundslike-download { width: 100%; }
 .soundslike-app .soundslike-busy { color: #1f3b8f; }
