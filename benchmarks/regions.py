@@ -18,6 +18,9 @@ SNR:
   within 0.5 s of it, or overlaps the planted sound by half of the shorter) is among the
   first 1 / 5 results (files and regions ranked together, default weights, in a space fitted
   on all rows: the library's own exact search);
+- *any take* @5: the same, where a region holding another take of the planted sound's family
+  counts too (error1 and error5 are two takes of one sound; the planted half of the families
+  may put both into the beds, and a query finding the other take first found the sound);
 - the median onset error of the best-ranked such region;
 - the whole-file baseline in the same run: the right bed among the first 1 / 5 beds when each
   bed is one vector (today's search without regions).
@@ -247,7 +250,7 @@ def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: in
     whole = np.isnan(spans[:, 0])
     bed_of = {str(path): index for index, path in enumerate(bed_paths)}
     owner_bed = np.array([bed_of[owner] for owner in owners])
-    found1 = found5 = whole1 = whole5 = 0
+    found1 = found5 = whole1 = whole5 = family5 = 0
     errors = []
     for plant in plants:
         features = query_features[plant.sound]
@@ -259,6 +262,9 @@ def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: in
                      None) for row in top]
         found1 += held[0] is not None
         found5 += any(occurrence is not None for occurrence in held)
+        takes = [p for p in plants if _family(Path(p.sound)) == _family(Path(plant.sound))]
+        family5 += any(p.bed == owner_bed[row] and hit(spans[row], p)
+                       for row in top for p in takes)
         for row, occurrence in zip(top, held):
             if occurrence is not None:
                 errors.append(abs(spans[row, 0] - occurrence.start_s))
@@ -270,6 +276,7 @@ def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: in
     count = len(plants)
     return {"snr": snr_db, "plants": count, "regions": int((~whole).sum()),
             "recall@1": found1 / count, "recall@5": found5 / count,
+            "family@5": family5 / count,
             "onset_error": float(np.median(errors)) if errors else float("nan"),
             "whole@1": whole1 / count, "whole@5": whole5 / count}
 
@@ -334,14 +341,14 @@ def main() -> None:
         print(f"\n{split}: " + ("rain, traffic and busy beds, the other sound families, seed "
                                 f"{seed}" if held_out else "brown noise, ambience and scattered "
                                 f"beds, seed {seed}") + "\n")
-        print("| SNR | planted | regions | region recall@1 | recall@5 | median onset error | "
-              "whole file @1 | whole file @5 |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| SNR | planted | regions | region recall@1 | recall@5 | any take @5 | "
+              "median onset error | whole file @1 | whole file @5 |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for snr_db in SNRS_DB:
             row = evaluate(snr_db, beds=args.beds, analyzer=analyzer, embedder=embedder,
                            seed=seed, held_out_from=args.seed if held_out else None)
             print(f"| {row['snr']:+.0f} dB | {row['plants']} | {row['regions']} | "
-                  f"{row['recall@1']:.2f} | {row['recall@5']:.2f} | "
+                  f"{row['recall@1']:.2f} | {row['recall@5']:.2f} | {row['family@5']:.2f} | "
                   f"{row['onset_error']:.3f} s | {row['whole@1']:.2f} | {row['whole@5']:.2f} |",
                   flush=True)
     if args.no_cost:
