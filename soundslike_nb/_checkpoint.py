@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .analysis import THUMBNAIL_BINS
+from .analysis_records import THUMBNAIL_BINS
 from .descriptors import DESCRIPTOR_VERSION, FEATURE_NAMES
 from .errors import LibraryError
 from .libfile import (

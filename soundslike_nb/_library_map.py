@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import SoundFeatures
+from .analysis_records import SoundFeatures
 from .sidecar import sidecar_key
 
 __all__ = ["library_map", "map_point"]

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .analysis import SoundFeatures
+from .analysis_records import SoundFeatures
 from .errors import ParameterError
 from .libfile import LibraryTable
 from .regions import Regions

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .analysis import SoundFeatures
+from .analysis_records import SoundFeatures
 from .errors import ParameterError
 from .regions import Regions
 from .search import Hits, IndexSettings, SoundIndex

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..analysis import SoundFeatures, check_span
+from ..analysis_records import SoundFeatures, check_span
 from ..audio import info
 from ..library import Library
 from ..projection import LibraryMap

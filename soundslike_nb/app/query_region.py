@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..analysis import SoundFeatures
+from ..analysis_records import SoundFeatures
 from ..errors import AudioError
 from ..library import Library
 

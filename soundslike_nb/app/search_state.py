@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..analysis import check_span
+from ..analysis_records import check_span
 from ..errors import ParameterError, SoundslikeError
 from ..library import Library
 from ..projection import LibraryMap

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..analysis import check_span
+from ..analysis_records import check_span
 from ..errors import ParameterError
 from ..library import Library
 from .query_region import Clip, Span, sound_of

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..analysis import SoundFeatures
+from ..analysis_records import SoundFeatures
 from ..errors import ParameterError
 from ..space import ASPECT_NAMES
 from .formatting import DurationRange
