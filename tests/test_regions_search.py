@@ -19,6 +19,7 @@ from soundslike_nb.analysis import AnalysisSettings
 from soundslike_nb.cli import main
 from soundslike_nb.libfile import LibraryTable, concat_tables, read_table, write_table
 from soundslike_nb.regions import Regions
+from soundslike_nb.searcher import distinct_moments
 
 PLANTED_AT_S = 6.0
 KNOWN = "explosion1.wav"
@@ -99,15 +100,42 @@ def test_the_command_line_lists_the_long_file_with_its_start(library, demo_dir, 
 def test_per_file_limits_the_results_of_one_file(library, sounds):
     take = library.position_of(sounds / "field take.wav")
     features = library.region_features(0)
+
+    def same_moment(one, other) -> bool:
+        return min(one[1], other[1]) - max(one[0], other[0]) >= 0.5 * min(
+            one[1] - one[0], other[1] - other[0])
+
+    every = library.regions[["start", "end"]].to_numpy()
     for limit in (1, 2, None):
         found = library.search_features(features, k=len(library.regions) + 10, per_file=limit)
-        from_take = int((found["path"] == str(sounds / "field take.wav")).sum())
-        expected = len(library.regions) + 1 if limit is None else limit
-        assert from_take == expected, limit
+        mine = found[found["path"] == str(sounds / "field take.wav")]
+        listed = mine.dropna(subset=["start"])[["start", "end"]].to_numpy()
         assert found["similarity"].is_monotonic_decreasing
+        # each moment once: no two listed regions of the take overlap by half ...
+        assert not any(same_moment(one, other) for index, one in enumerate(listed)
+                       for other in listed[:index])
+        if limit is None:  # ... and every region of the take is listed or one listed holds it
+            assert mine["start"].isna().sum() == 1  # the take itself too
+            assert all(any(same_moment(region, shown) for shown in listed) for region in every)
+            assert 2 <= len(listed) < len(every)  # the fixture's regions do overlap
+        else:
+            assert len(mine) == limit
     assert library.rows["path"][take] == str(sounds / "field take.wav")
     with pytest.raises(ParameterError, match="per_file"):
         library.search_features(features, per_file=0)
+
+
+def test_distinct_moments_lists_each_moment_of_a_file_once():
+    owners = np.array([0, 0, 1, 0, 0, 0, 1])
+    spans = np.array([[1.0, 2.0], [1.5, 2.5], [1.0, 2.0], [np.nan, np.nan], [3.0, 4.0],
+                      [1.9, 2.9], [np.nan, np.nan]])
+    # 1.5-2.5 overlaps 1.0-2.0 by half of the shorter: the same moment; another file's
+    # 1.0-2.0 is its own; a whole file overlaps nothing; 1.9-2.9 overlaps 1.0-2.0 by 0.1 s
+    assert distinct_moments(owners, spans, per_file=None).tolist() == [
+        True, False, True, True, True, True, True]
+    assert distinct_moments(owners, spans, per_file=2).tolist() == [
+        True, False, True, True, False, False, True]
+    assert distinct_moments(owners[:0], spans[:0], per_file=1).tolist() == []
 
 
 def test_the_duration_range_applies_to_what_is_returned(library):
