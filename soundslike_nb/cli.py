@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                              "(--tag impact --tag hit)")
     search.add_argument("--per-file", type=int, default=1, metavar="N",
                         help="at most N results from one file, itself and its regions "
-                             "together (default 1; 0: no limit)")
+                             "together, each moment once (default 1; 0: no limit)")
     search.add_argument("--start", type=float, default=None, metavar="S",
                         help="search by the query's region from S seconds (with --end)")
     search.add_argument("--end", type=float, default=None, metavar="S",

@@ -406,7 +406,8 @@ class Library:
                 sounds carry them, so no match is lost; a label nobody carries finds nothing.
             per_file: at most this many results from one file (the file itself and its
                 regions together), so one long take does not fill the list; ``None``: no
-                limit.
+                limit. Each moment is listed once (a region overlapping a better-ranked
+                one of its file by half is left out).
             region: ``(start, end)`` in seconds: search by that span of ``query`` only (see
                 :meth:`features_of`). On a file of this library, its own regions overlapping
                 the span (and the whole file) are left out of the results.
