@@ -179,7 +179,7 @@ def _table_layout(page) -> dict:
         "() => { const box = (selector) => { const found = document.querySelector(selector);"
         " const rect = found.getBoundingClientRect();"
         " return {left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom,"
-        " width: rect.width}; };"
+        " width: rect.width, height: rect.height}; };"
         " const rows = [...document.querySelectorAll('.soundslike-app .soundslike-result,"
         " .soundslike-app .soundslike-header')];"
         " const cut = [...document.querySelectorAll('.soundslike-app .soundslike-results"
@@ -187,7 +187,8 @@ def _table_layout(page) -> dict:
         " .soundslike-app .soundslike-results button')]"
         ".filter(cell => cell.scrollWidth > cell.clientWidth + 1).map(cell => cell.outerHTML);"
         " return {table: box('.soundslike-app .soundslike-results'),"
-        " map: box('.soundslike-app .js-plotly-plot'),"
+        " map: box('.soundslike-app .js-plotly-plot .main-svg'),"
+        " column: box('.soundslike-app .soundslike-map-column'),"
         " output: box('.jp-OutputArea-output .soundslike-app'),"
         " widest_row: Math.max(...rows.map(row => row.scrollWidth)), cut}; }")
 
@@ -195,7 +196,7 @@ def _table_layout(page) -> dict:
 def _check_the_table_fits(page) -> None:
     """The table with regions is at most :data:`WIDEST_TABLE` wide, no row overflows it and
     no number or button is cut; the map sits beside it (the test's window: 1,800 px, the file
-    browser open). Then a screenshot at 1440 x 900, the file browser open."""
+    browser open). Then the map at laptop and desktop sizes (:func:`_check_the_map_fits`)."""
     layout = _table_layout(page)
     print(f"[browser] results {layout['table']['width']:.0f} px wide (widest row "
           f"{layout['widest_row']} px), map at x={layout['map']['left']:.0f}, notebook output "
@@ -206,20 +207,79 @@ def _check_the_table_fits(page) -> None:
     assert layout["map"]["left"] >= layout["table"]["right"], "the map sits beside the results"
     assert layout["map"]["top"] < layout["table"]["bottom"], "the map sits beside the results"
     size = page.viewport_size
-    page.set_viewport_size({"width": 1440, "height": 900})
     try:
-        page.wait_for_timeout(500)  # JupyterLab lays its panels out again
-        assert page.locator("#filebrowser").is_visible(), "the file browser is open"
-        narrow = _table_layout(page)
-        print(f"[browser] at 1440 x 900 with the file browser open: notebook output "
-              f"{narrow['output']['width']:.0f} px, results {narrow['table']['width']:.0f} px",
-              flush=True)
-        _centre(page.locator(".soundslike-app .soundslike-results"))
-        page.mouse.move(5, 5)
-        _shot(page, "1b-results-at-1440-with-the-file-browser")
+        _check_the_map_fits(page)
     finally:
         page.set_viewport_size(size)
-        page.wait_for_timeout(500)
+        _fitted_map(page)
+
+
+#: Window sizes (width, height, file browser open) at which the map is checked and shot.
+WINDOWS = [(1440, 900, True), (1366, 768, True), (1920, 1080, True), (1440, 900, False)]
+
+
+def _check_the_map_fits(page) -> None:
+    """At each of :data:`WINDOWS`, the map takes the width left beside the results, or goes
+    below them at the output's full width when less than ``MIN_BESIDE`` px is left; its
+    height follows its width. Each size is shot (``regions-map-<width>x<height>-...png``)."""
+    from soundslike_nb.app.map_fit import GAP, MIN_BESIDE, map_size
+
+    file_browser = page.locator("#filebrowser")
+    assert file_browser.is_visible(), "the test window starts with the file browser open"
+    widths = {}
+    for width, height, browser_open in WINDOWS:
+        if file_browser.is_visible() != browser_open:  # as a user would: its tab in the side bar
+            page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").click()
+        page.set_viewport_size({"width": width, "height": height})
+        file_browser.wait_for(state="visible" if browser_open else "hidden")
+        layout = _fitted_map(page)
+        table, plot, output = layout["table"], layout["map"], layout["output"]
+        room = output["width"] - table["width"] - GAP
+        where = "beside" if plot["left"] >= table["right"] else "below"
+        label = f"{width}x{height}-file-browser-{'open' if browser_open else 'closed'}"
+        print(f"[browser] {label}: output {output['width']:.0f} px, results "
+              f"{table['width']:.0f} px, map {plot['width']:.0f} x {plot['height']:.0f} px "
+              f"{where} the results", flush=True)
+        # The map is as wide as its column leaves it and as high as that width gives.
+        expected = map_size(layout["column"]["width"])
+        assert (plot["width"], plot["height"]) == pytest.approx(expected, abs=1), layout
+        if room >= MIN_BESIDE:
+            assert plot["left"] >= table["right"] + GAP - 1, f"beside the results: {layout}"
+            assert plot["top"] < table["bottom"], f"beside the results: {layout}"
+            assert plot["right"] <= output["right"] + 1, f"within the output: {layout}"
+        else:
+            assert plot["top"] >= table["bottom"], f"below the results: {layout}"
+            assert layout["column"]["width"] == pytest.approx(output["width"], abs=1), layout
+        widths[label] = (where, round(plot["width"]))
+        _centre(page.locator(".soundslike-app .soundslike-panels"))
+        page.mouse.move(5, 5)
+        _shot(page, f"map-{label}")
+    if file_browser.is_visible() is False:
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").click()
+        file_browser.wait_for()
+    # A laptop's window without the file browser, and a desktop's with it: beside, and wider
+    # than the old fixed 540 px where there is room for it.
+    assert widths["1440x900-file-browser-closed"][0] == "beside", widths
+    assert widths["1920x1080-file-browser-open"][0] == "beside", widths
+    assert widths["1920x1080-file-browser-open"][1] > 600, widths
+
+
+def _fitted_map(page) -> dict:
+    """The layout once the map has been redrawn at its column's width (the kernel answers the
+    width the browser measured) and stays so (JupyterLab lays its panels out a frame late)."""
+    fitted = ("() => { const column = document.querySelector('.soundslike-map-column');"
+              " const svg = column && column.querySelector('.js-plotly-plot .main-svg');"
+              " if (!svg) return false;"
+              " const left = column.getBoundingClientRect().width"
+              " - svg.getBoundingClientRect().width;"
+              " return left >= 3 && left <= 5; }")
+    for _attempt in range(10):
+        page.wait_for_timeout(400)
+        page.wait_for_function(fitted, timeout=20_000)
+        page.wait_for_timeout(400)
+        if page.evaluate(fitted):
+            return _table_layout(page)
+    pytest.fail("the map did not settle at its column's width")
 
 
 def test_regions_in_the_notebook(region_library, lab, page):

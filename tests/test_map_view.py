@@ -567,3 +567,52 @@ def test_only_the_first_ten_results_carry_a_rank_label_on_the_map(tmp_path):
     labels = list(view.figure.data[1].text)
     assert labels[:10] == [str(rank) for rank in range(1, 11)]
     assert set(labels[10:]) == {""} and len(labels) == len(state.results)
+
+
+# -- the map's size follows the width the browser gives it ---------------------------------------
+
+def test_map_size_keeps_a_laptop_map_readable_and_within_the_screen():
+    from soundslike_nb.app.map_fit import MAX_HEIGHT, MIN_BESIDE, MIN_HEIGHT, map_size
+
+    assert map_size(MIN_BESIDE + 4) == (MIN_BESIDE, round(MIN_BESIDE * 0.9))
+    widths = [map_size(column)[0] for column in (404, 500, 724, 1008, 2000)]
+    assert widths == [400, 496, 720, 1004, 1996], "as wide as its column, less its margins"
+    heights = [map_size(column)[1] for column in range(120, 3000, 37)]
+    assert min(heights) == MIN_HEIGHT and max(heights) == MAX_HEIGHT
+    assert heights == sorted(heights), "a wider map is never lower"
+
+
+def test_the_map_is_redrawn_at_the_width_its_column_has_in_the_browser(library, tmp_path):
+    from soundslike_nb.app.map_fit import MIN_BESIDE, map_size
+    from soundslike_nb.app.widgets import App
+
+    app = App(library, atlas=LibraryMap(method="pca").fit(library.embeddings),
+              upload_folder=str(tmp_path / "uploads"))
+    figure = app.map_view.figure
+    panels = next(box for box in app.widget.children if "soundslike-panels" in box._dom_classes)
+    results, column = panels.children
+    assert results is app.results and app.map_width in column.children
+    assert panels.layout.flex_flow == "row wrap", "the map wraps below the results when narrow"
+    assert column.layout.flex == f"1 1 {MIN_BESIDE}px" and column.layout.min_width
+    assert (figure.layout.width, figure.layout.height) == map_size(MIN_BESIDE)
+    relayouts, restyles = [], []
+    figure.observe(lambda change: change["new"] and relayouts.append(change["new"]),
+                   "_py2js_relayout")
+    figure.observe(lambda change: change["new"] and restyles.append(change["new"]),
+                   ["_py2js_restyle", "_py2js_update"])
+    app.state.set_query_row(3)
+    highlights = len(restyles)
+    x, y = list(figure.data[QUERY].x), list(figure.data[RESULTS].y)
+
+    app.map_width.width = 724  # what the browser measured: the column beside the results
+    assert (figure.layout.width, figure.layout.height) == map_size(724) == (720, 600)
+    assert len(relayouts) == 1 and relayouts[0]["relayout_data"] == {"width": 720,
+                                                                      "height": 600}
+    assert len(restyles) == highlights, "no trace is sent again: the star and results stay"
+    assert list(figure.data[QUERY].x) == x and list(figure.data[RESULTS].y) == y
+    app.map_width.width = 724
+    app.map_view.resize(*map_size(724))
+    assert len(relayouts) == 1, "the same width again sends nothing"
+    app.map_width.width = 1008  # below the results, at the output's full width
+    assert (figure.layout.width, figure.layout.height) == (1004, 600)
+    assert len(relayouts) == 2

@@ -73,7 +73,7 @@ class MapView:
         colour_by: ``"none"`` (one grey), ``"duration"`` (log scale), ``"folder"`` (the
             top-level folder of each sound within its library folder) or ``"label"`` (each
             sound's first label; a suggested label faded).
-        width, height: the figure's size in pixels.
+        width, height: the figure's size in pixels at first (:meth:`resize` changes it).
 
     Example:
         >>> view = MapView(state, colour_by="folder")  # doctest: +SKIP
@@ -206,6 +206,12 @@ class MapView:
         :data:`~.map_colouring.MAX_FOLDER_COLOURS` largest)."""
         _codes, labels = folder_groups(self._folder_labels)
         return dict(zip(labels, group_colours(labels)))
+
+    def resize(self, width: int, height: int) -> None:
+        """Draw the map ``width`` x ``height`` pixels (one layout message; no trace is sent)."""
+        layout = self.figure.layout
+        if (layout.width, layout.height) != (width, height):
+            self.figure.plotly_relayout({"width": width, "height": height})
 
     def update(self, changed: frozenset[str]) -> None:
         """Redraw what ``changed`` (the state's field names) affects.

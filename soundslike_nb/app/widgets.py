@@ -10,7 +10,8 @@ stretch can be selected and searched with ("search this region"); k, the duratio
 aspect weight (overall character, timbre, spectrum, envelope) and, in a library with regions,
 "per file" (at most that many results from one file); then the results (rank, name,
 folder, where a region found starts, duration, similarity in %, waveform with the region
-marked, player, download of the region or the file, "more like this") beside the map, whose
+marked, player, download of the region or the file, "more like this") beside the map (in the
+width left there, from 400 px; with less, the map goes below them at full width), whose
 clicked point plays in the "selected" panel and can become the query. Below, three tabs to
 organise the library: labels (lasso on the map, suggestions, a label filter), export (results,
 chosen sounds, sessions) and duplicates.
@@ -44,6 +45,7 @@ from .formatting import format_duration, library_title
 from .keys import KeyGuard
 from .labelling import Labelling
 from .labels_panel import LabelsPanel
+from .map_fit import GAP, MIN_BESIDE, map_column, map_size
 from .map_view import MapView
 from .media import DownloadButton
 from .query_picker import QueryPicker
@@ -58,7 +60,6 @@ from .uploads import UploadFolder
 __all__ = ["App"]
 
 _log = logging.getLogger(__name__)
-_MAP_WIDTH = 540
 _STYLE = """<style>
 .soundslike-app .soundslike-result { border-bottom: 1px solid #e3e6eb; align-items: center; }
 .soundslike-app .soundslike-result > *, .soundslike-app .soundslike-header > * { flex-shrink: 0; }
@@ -84,7 +85,8 @@ _STYLE = """<style>
 .soundslike-app .soundslike-result.soundslike-playing { background: #fdebe5; }
 .soundslike-app .soundslike-result.soundslike-current {
   outline: 2px solid #1f3b8f; outline-offset: -2px; }
-</style>"""
+.soundslike-app .soundslike-panels { column-gap: %GAP%px; }
+</style>""".replace("%GAP%", str(GAP))
 
 
 class App:
@@ -154,7 +156,8 @@ class App:
         self.map_view = None
         self.labelling = Labelling(library)
         if state.atlas is not None:
-            self.map_view = MapView(state, labelling=self.labelling, width=_MAP_WIDTH)
+            width, height = map_size(MIN_BESIDE)  # until the browser says how wide it can be
+            self.map_view = MapView(state, labelling=self.labelling, width=width, height=height)
             colour = widgets.Dropdown(
                 options=[("one colour", "none"), ("duration", "duration"),
                          ("top-level folder", "folder"), ("label", "label")],
@@ -166,8 +169,10 @@ class App:
             self.colour_by = colour
             # Above the map, with its height kept, so that a click never moves the map.
             self.selected_panel = widgets.VBox(layout=widgets.Layout(min_height="68px"))
-            right = [widgets.VBox([colour, self.selected_panel, self.map_view.figure],
-                                  layout=widgets.Layout(width=f"{_MAP_WIDTH + 10}px"))]
+            # Beside the results in the width left there, or below them at full width.
+            column, self.map_width = map_column(
+                [colour, self.selected_panel, self.map_view.figure], fit=self.map_view.resize)
+            right = [column]
         self.labels_panel = LabelsPanel(state, self.labelling, self.map_view,
                                         guarded=self._guarded)
         self.exports_panel = ExportsPanel(state, self.labelling, guarded=self._guarded)
@@ -179,6 +184,10 @@ class App:
         self.organise.add_class("soundslike-organise")
         heading = widgets.HTML(f"{_STYLE}<div class='soundslike-title'><b>soundslike</b> · "
                                f"{html.escape(library_title(library))}</div>")
+        # The map wraps below the results when less than MIN_BESIDE px is left beside them.
+        panels = widgets.HBox([self.results, *right],
+                              layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap"))
+        panels.add_class("soundslike-panels")
         self.widget = widgets.VBox([
             heading,
             *picker.rows,
@@ -186,8 +195,7 @@ class App:
             *controls.rows,
             self.error,
             self.status,
-            widgets.HBox([self.results, *right],  # the map wraps below the results when narrow
-                         layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")),
+            panels,
             self.organise,
             KeyGuard(root_class="soundslike-app"),
             self.audition.keys,
