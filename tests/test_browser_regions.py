@@ -220,8 +220,9 @@ WINDOWS = [(1440, 900, True), (1366, 768, True), (1920, 1080, True), (1440, 900,
 
 def _check_the_map_fits(page) -> None:
     """At each of :data:`WINDOWS`, the map takes the width left beside the results, or goes
-    below them at the output's full width when less than ``MIN_BESIDE`` px is left; its
-    height follows its width. Each size is shot (``regions-map-<width>x<height>-...png``)."""
+    below them (its column at the output's full width) when less than ``MIN_BESIDE`` px is
+    left; its height follows its width. Each size is shot
+    (``regions-map-<width>x<height>-file-browser-<open|closed>.png``)."""
     from soundslike_nb.app.map_fit import GAP, MIN_BESIDE, map_size
 
     file_browser = page.locator("#filebrowser")
@@ -265,19 +266,22 @@ def _check_the_map_fits(page) -> None:
 
 
 def _fitted_map(page) -> dict:
-    """The layout once the map has been redrawn at its column's width (the kernel answers the
-    width the browser measured) and stays so (JupyterLab lays its panels out a frame late)."""
-    fitted = ("() => { const column = document.querySelector('.soundslike-map-column');"
+    """The layout once the map has been redrawn at the size its column's width gives (the
+    kernel answers the width the browser measured) and stays so (JupyterLab lays its panels
+    out a frame late)."""
+    from soundslike_nb.app.map_fit import MAX_WIDTH
+
+    fitted = ("maxWidth => { const column = document.querySelector('.soundslike-map-column');"
               " const svg = column && column.querySelector('.js-plotly-plot .main-svg');"
               " if (!svg) return false;"
-              " const left = column.getBoundingClientRect().width"
-              " - svg.getBoundingClientRect().width;"
-              " return left >= 3 && left <= 5; }")
+              " const width = Math.min(Math.round(column.getBoundingClientRect().width) - 4,"
+              " maxWidth);"
+              " return Math.abs(svg.getBoundingClientRect().width - width) <= 1; }")
     for _attempt in range(10):
         page.wait_for_timeout(400)
-        page.wait_for_function(fitted, timeout=20_000)
+        page.wait_for_function(fitted, arg=MAX_WIDTH, timeout=20_000)
         page.wait_for_timeout(400)
-        if page.evaluate(fitted):
+        if page.evaluate(fitted, MAX_WIDTH):
             return _table_layout(page)
     pytest.fail("the map did not settle at its column's width")
 

@@ -572,11 +572,12 @@ def test_only_the_first_ten_results_carry_a_rank_label_on_the_map(tmp_path):
 # -- the map's size follows the width the browser gives it ---------------------------------------
 
 def test_map_size_keeps_a_laptop_map_readable_and_within_the_screen():
-    from soundslike_nb.app.map_fit import MAX_HEIGHT, MIN_BESIDE, MIN_HEIGHT, map_size
+    from soundslike_nb.app.map_fit import MAX_HEIGHT, MAX_WIDTH, MIN_BESIDE, MIN_HEIGHT, map_size
 
     assert map_size(MIN_BESIDE + 4) == (MIN_BESIDE, round(MIN_BESIDE * 0.9))
-    widths = [map_size(column)[0] for column in (404, 500, 724, 1008, 2000)]
-    assert widths == [400, 496, 720, 1004, 1996], "as wide as its column, less its margins"
+    widths = [map_size(column)[0] for column in (404, 500, 724, 804, 1008, 2000)]
+    assert widths == [400, 496, 720, 800, 800, 800], "its column's width, less its margins"
+    assert MAX_WIDTH <= MAX_HEIGHT * 4 / 3 + 1, "never stretched sideways past 4:3"
     heights = [map_size(column)[1] for column in range(120, 3000, 37)]
     assert min(heights) == MIN_HEIGHT and max(heights) == MAX_HEIGHT
     assert heights == sorted(heights), "a wider map is never lower"
@@ -613,6 +614,6 @@ def test_the_map_is_redrawn_at_the_width_its_column_has_in_the_browser(library, 
     app.map_width.width = 724
     app.map_view.resize(*map_size(724))
     assert len(relayouts) == 1, "the same width again sends nothing"
-    app.map_width.width = 1008  # below the results, at the output's full width
-    assert (figure.layout.width, figure.layout.height) == (1004, 600)
+    app.map_width.width = 600  # beside the results in a narrower window
+    assert (figure.layout.width, figure.layout.height) == (596, 536)
     assert len(relayouts) == 2

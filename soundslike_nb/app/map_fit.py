@@ -2,7 +2,8 @@
 
 The browser decides where the column goes: it is a flex item with a basis of
 :data:`MIN_BESIDE` pixels that grows into the rest of the row, so it sits beside the results
-when at least that much is left and wraps below them, at the row's full width, when less is.
+when at least that much is left and wraps below them, at the row's full width (the map up to
+:data:`MAX_WIDTH`), when less is.
 Plotly's widget cannot follow its container by itself: its anywidget front end listens to no
 resize (``autosize`` acts only on a window resize, and JupyterLab's file browser opening or
 closing is none), so :class:`ColumnWidth`, an invisible widget in the column, watches the
@@ -17,17 +18,19 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-__all__ = ["GAP", "MAX_HEIGHT", "MIN_BESIDE", "ColumnWidth", "map_column", "map_size"]
+__all__ = ["GAP", "MAX_HEIGHT", "MAX_WIDTH", "MIN_BESIDE", "ColumnWidth", "map_column", "map_size"]
 
 #: The narrowest map beside the results (px): below it, the map goes under them.
 MIN_BESIDE = 400
 #: The room between the results and the map beside them (px; none when it is below them).
 GAP = 16
 #: The map's height is this share of its width (a little wider than square), within
-#: :data:`MIN_HEIGHT` and :data:`MAX_HEIGHT`: a map under the results at a full 1,000 px row
-#: stays within a laptop's screen.
+#: :data:`MIN_HEIGHT` and :data:`MAX_HEIGHT`, so that it fits a laptop's screen; and it is at
+#: most :data:`MAX_WIDTH` wide, so that a wide window does not stretch the map sideways (the
+#: axes have no fixed ratio) beyond 4:3.
 ASPECT = 0.9
 MIN_HEIGHT, MAX_HEIGHT = 340, 600
+MAX_WIDTH = 800
 #: What the figure leaves of its column's width: its own 2 px margin either side.
 _MARGINS = 4
 
@@ -37,9 +40,9 @@ def map_size(column_px: float) -> tuple[int, int]:
 
     Example:
         >>> map_size(404), map_size(724), map_size(1008)
-        ((400, 360), (720, 600), (1004, 600))
+        ((400, 360), (720, 600), (800, 600))
     """
-    width = max(round(column_px) - _MARGINS, 100)
+    width = min(max(round(column_px) - _MARGINS, 100), MAX_WIDTH)
     return width, min(max(round(width * ASPECT), MIN_HEIGHT), MAX_HEIGHT)
 
 
