@@ -10,6 +10,7 @@ the rows the map is fitted on (:meth:`Searcher.map_rows`) and a query's point on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -316,10 +317,10 @@ def distinct_moments(owners: np.ndarray, spans_s: np.ndarray, *, per_file: int |
         mine = shown.setdefault(owner, [])
         if per_file is not None and len(mine) >= per_file:
             continue
-        if start == start and any(  # a region (NaN != NaN: a whole file overlaps nothing)
+        if not math.isnan(start) and any(  # a region; a whole file overlaps nothing
                 min(end, other_end) - max(start, other_start)
                 >= 0.5 * min(end - start, other_end - other_start)
-                for other_start, other_end in mine if other_start == other_start):
+                for other_start, other_end in mine if not math.isnan(other_start)):
             continue
         keep[position] = True
         mine.append((start, end))
