@@ -31,8 +31,9 @@ one-shots (demo sounds resampled to other lengths), analysed without and with re
 process, warm model; wall clock and the process's CPU time), and the regions it gives. Demo
 sounds are Kenney's (CC0); the planted ones are never among a bed's distractors.
 
-    .venv/bin/python benchmarks/regions.py --beds 6                  # ~30 min on 2 cores
-    .venv/bin/python benchmarks/regions.py --beds 6 --split none     # indexing time, ~4 min
+    .venv/bin/python benchmarks/regions.py                           # 12 beds, ~40 min on 2 cores
+    .venv/bin/python benchmarks/regions.py --beds 6                  # ~20 min
+    .venv/bin/python benchmarks/regions.py --split none              # indexing time only
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ def evaluate(snr_db: float, *, beds: int, analyzer: Analyzer, embedder, seed: in
         # Any occurrence of the planted sound counts (a sound may be planted in two beds).
         occurrences = [p for p in plants if p.sound == plant.sound]
         # regions ranked as `lib.search(..., per_file=0)` lists them: each moment once
-        ranked = np.argsort(-np.where(whole, -np.inf, scores))[:(~whole).sum()][:400]
+        ranked = np.argsort(-np.where(whole, -np.inf, scores))[:min(int((~whole).sum()), 400)]
         top = ranked[distinct_moments(owner_bed[ranked], spans[ranked], per_file=None)][:5]
         held = [next((p for p in occurrences if p.bed == owner_bed[row] and hit(spans[row], p)),
                      None) for row in top]
